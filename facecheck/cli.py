@@ -1,0 +1,241 @@
+"""Command-line interface: parse options, call the API, print data to stdout and chatter to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from . import __version__
+from .config import Config
+from .errors import ConfigError, FacecheckError, WeightsError
+
+EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
+    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 130 interrupted."
+)
+
+_OPTIONAL_VALUE_FLAGS = ("--csv", "--json")
+
+
+def _fill_optional_values(args: list[str]) -> list[str]:
+    """Give `--csv`/`--json` the value "-" (stdout) when no FILE follows them."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg in _OPTIONAL_VALUE_FLAGS:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if nxt is None or (nxt.startswith("-") and nxt != "-"):
+                out.append("-")
+    return out
+
+
+class _Group(TyperGroup):
+    """Typer group whose `--csv`/`--json` take an optional value (Typer has no such option type)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _fill_optional_values(list(args)))
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Tell whether faces in photos were made by a camera or by an AI generator.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"facecheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """facecheck: AI-generated faces as anomalies under a model of camera photographs."""
+
+
+def _split_ext(ext: Optional[list[str]]) -> Optional[list[str]]:
+    if not ext:
+        return None
+    return [e.strip() for item in ext for e in item.split(",") if e.strip()]
+
+
+def _check_output(target: Optional[str], inputs: list[Path], flag: str) -> Optional[str]:
+    """Refuse output paths that would overwrite an input file or an image."""
+    if target is None or target == "-":
+        return target
+    out = Path(target)
+    if out.is_dir():
+        raise ConfigError(f"{flag} {target}: is a folder; give a file name")
+    resolved = out.resolve()
+    if any(resolved == p.resolve() for p in inputs):
+        raise ConfigError(f"{flag} {target}: is one of the scanned files; facecheck never overwrites inputs")
+    from .config import IMAGE_EXTENSIONS
+
+    if out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise ConfigError(f"{flag} {target}: looks like an image; refusing to write results over it")
+    if not out.parent.exists():
+        raise ConfigError(f"{flag} {target}: folder {out.parent} does not exist")
+    return target
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def scan(
+    paths: list[str] = typer.Argument(..., help="Image files, folders, or quoted globs ('photos/*.jpg').", show_default=False),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Descend into sub-folders."),
+    ext: Optional[list[str]] = typer.Option(None, "--ext", help="Only these extensions in folders (repeat or comma-separate: --ext jpg,png)."),
+    csv_out: Optional[str] = typer.Option(None, "--csv", metavar="[FILE]", help="Write CSV rows to FILE, or to stdout when no FILE follows."),
+    json_out: Optional[str] = typer.Option(None, "--json", metavar="[FILE]", help="Write a JSON array of rows to FILE, or to stdout."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: $FACECHECK_MODEL, else the shipped model)."),
+    min_face: int = typer.Option(Config.min_face, "--min-face", min=1, help="Ignore faces smaller than this many pixels."),
+    upsample: Optional[int] = typer.Option(None, "--upsample", min=0, max=3, help="Detector upsampling passes (default: 1 for small images, else 0)."),
+    max_side: int = typer.Option(Config.detect_max_side, "--detect-size", min=64, help="Longest side of the copy the face detector sees."),
+    jobs: int = typer.Option(Config.n_jobs, "-j", "--jobs", min=1, help="Parallel workers for decoding and detection."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Scan images and report, for every face, its log-likelihood under the model of photographs and a verdict.
+
+    Verdict: real (loglik >= threshold), ai-generated (below), no_face, or error.
+    Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, verdict,
+    detector_confidence, error.
+    """
+    from . import report
+    from .api import scan_paths
+    from .io import find_images
+    from .weights import load_model
+
+    try:
+        if csv_out == "-" and json_out == "-":
+            raise ConfigError("--csv and --json cannot both write to stdout; give one of them a FILE")
+        exts = _split_ext(ext)
+        files = find_images(paths, recursive=recursive, extensions=exts)
+        csv_out = _check_output(csv_out, files, "--csv")
+        json_out = _check_output(json_out, files, "--json")
+        config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device)
+        loaded = load_model(model, device=config.device)
+    except FacecheckError as exc:
+        if debug:
+            raise
+        raise _fail(str(exc)) from None
+
+    table_mode = csv_out is None and json_out is None and sys.stdout.isatty()
+    stdout_csv = csv_out == "-" or (csv_out is None and json_out is None and not table_mode)
+    results, n_failed = [], 0
+    try:
+        with _outputs(csv_out, json_out, stdout_csv, json_out == "-") as writers:
+            for result in _progress(scan_paths(files, loaded, config=config), len(files), quiet):
+                if result.error:
+                    n_failed += 1
+                    err.print(f"error: {result.error}", markup=False)
+                for w in writers:
+                    w.write(result)
+                if table_mode:
+                    results.append(result)
+    except KeyboardInterrupt:
+        err.print("interrupted: no output file was written", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if table_mode:
+        report.render_table(results, Console(highlight=False))
+    if not quiet:
+        err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
+    raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
+
+
+class _outputs:
+    """Open the requested writers; files are renamed into place only when the scan completes."""
+
+    def __init__(self, csv_file: Optional[str], json_file: Optional[str], stdout_csv: bool, stdout_json: bool):
+        from contextlib import ExitStack
+
+        from . import report
+
+        self._stack, self._report = ExitStack(), report
+        self._plan = [(report.CsvWriter, csv_file, stdout_csv), (report.JsonWriter, json_file, stdout_json)]
+
+    def __enter__(self) -> list:
+        writers = []
+        for cls, target, to_stdout in self._plan:
+            if to_stdout:
+                writers.append(cls(sys.stdout))
+            elif target not in (None, "-"):
+                writers.append(cls(self._stack.enter_context(self._report.atomic_output(target))))
+        self._writers = writers
+        return writers
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            for w in self._writers:
+                w.close()
+        self._stack.__exit__(exc_type, exc, tb)
+        return False
+
+
+def _progress(results, total: int, quiet: bool):
+    """Wrap an iterator of results in a progress bar on stderr (terminals only)."""
+    if quiet or not err.is_terminal or total < 2:
+        yield from results
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("scan", total=total)
+        for r in results:
+            yield r
+            bar.advance(task)
+
+
+@app.command()
+def info(
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+) -> None:
+    """Show the model bundle's manifest: version, training data, threshold and false-alarm rate."""
+    from .weights import locate, read_manifest
+
+    try:
+        path = locate(model)
+        manifest = read_manifest(path)
+    except WeightsError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(manifest, indent=2))
+        return
+    ex = manifest.get("extractor", {})
+    lines = [
+        f"bundle:        {path}",
+        f"written by:    facecheck {manifest.get('facecheck_version')} on {manifest.get('created')}",
+        f"extractor:     {ex.get('architecture')} {ex.get('network')} at {ex.get('input_size')} px, crop x{manifest.get('crop_scale')}",
+        f"gmm:           {manifest.get('gmm')}",
+        f"threshold:     {manifest.get('threshold')} (false-alarm rate {manifest.get('false_alarm')} on held-out real faces)",
+        f"training:      {json.dumps(manifest.get('training', {}))}",
+    ]
+    card = path / "MODEL_CARD.md"
+    if card.is_file():
+        lines.append(f"model card:    {card}")
+    print("\n".join(lines))
+
+
+def run() -> None:
+    """Entry point of the `facecheck` script."""
+    app()

@@ -1,0 +1,35 @@
+"""Every default of the scan pipeline in one frozen record; CLI flags override fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Options of `scan` (detection, batching, device).
+
+    Attributes
+    ----------
+    detect_max_side : longest side, in pixels, of the copy the face detector runs on.
+    upsample : dlib HOG upsampling passes; None picks 1 for small images, else 0.
+    min_face : smallest face box side (original pixels) that is kept.
+    max_pixels : images with more pixels are refused (decompression bombs).
+    batch_files : files decoded and detected before one CNN batch.
+    n_jobs : parallel workers for decoding and detection.
+    device : torch device for the feature extractor ("cpu" or "cuda").
+    """
+
+    detect_max_side: int = 1024
+    upsample: int | None = None
+    min_face: int = 40
+    max_pixels: int = 120_000_000
+    batch_files: int = 16
+    n_jobs: int = 2
+    device: str = "cpu"
+
+    def with_(self, **changes) -> "Config":
+        """Return a copy with `changes` applied, ignoring None values."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,173 @@
+"""Model photographic faces' features with a Gaussian mixture; score faces by log-likelihood."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+
+from .errors import NotFittedError, WeightsError
+from .verdict import decide_many, threshold_at
+
+_FORMAT = "facecheck-face-scorer/1"
+
+
+class FaceScorer:
+    """Standardise, project (PCA, whitened) and fit a GaussianMixture to real faces' features.
+
+    Parameters
+    ----------
+    n_components : mixture components.
+    covariance_type : "full", "diag", "tied" or "spherical" (scikit-learn's names).
+    n_dims : PCA dimensions kept before the mixture (None keeps all).
+    reg_covar : added to covariance diagonals, in whitened units.
+    random_state : seed of the mixture's initialisation.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 8,
+        *,
+        covariance_type: str = "full",
+        n_dims: int | None = 64,
+        reg_covar: float = 1e-3,
+        max_iter: int = 200,
+        random_state: int = 0,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.n_dims = n_dims
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray) -> "FaceScorer":
+        """Fit on features X (n_faces, n_features) of photographic faces; returns self."""
+        X = self._check_X(X, fitted=False)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0) + 1e-6
+        Z = (X - self.mean_) / self.scale_
+        n_dims = min(self.n_dims or X.shape[1], X.shape[1], X.shape[0] - 1)
+        pca = PCA(n_components=n_dims, whiten=True, random_state=self.random_state).fit(Z)
+        self.components_ = (pca.components_ / np.sqrt(pca.explained_variance_)[:, None]).astype(np.float64)
+        self.gmm_ = GaussianMixture(
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=1,
+            random_state=self.random_state,
+        ).fit(self._project(X))
+        self.threshold_ = None
+        self.false_alarm_ = None
+        return self
+
+    def _check_X(self, X: np.ndarray, *, fitted: bool) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X has shape {X.shape}; expected (n_faces, n_features)")
+        if fitted and X.shape[1] != self.mean_.shape[0]:
+            raise ValueError(f"X has {X.shape[1]} features; the scorer was fitted on {self.mean_.shape[0]}")
+        if not fitted and X.shape[0] < max(2, self.n_components):
+            raise ValueError(f"fit needs at least {max(2, self.n_components)} faces, got {X.shape[0]}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X holds NaN or infinite values")
+        return X
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean_) / self.scale_) @ self.components_.T
+
+    def _require_fit(self) -> None:
+        if not hasattr(self, "gmm_"):
+            raise NotFittedError("this FaceScorer is not fitted; call fit() or FaceScorer.load()")
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Return log-likelihoods (n_faces,) of features X under the mixture (higher = more photographic)."""
+        self._require_fit()
+        X = self._check_X(X, fitted=True)
+        if X.shape[0] == 0:
+            return np.zeros(0)
+        return self.gmm_.score_samples(self._project(X))
+
+    def calibrate(self, X_heldout: np.ndarray, false_alarm: float = 0.05) -> "FaceScorer":
+        """Set `threshold_` so that a fraction `false_alarm` of held-out real faces X falls below it."""
+        self.threshold_ = threshold_at(self.score_samples(X_heldout), false_alarm)
+        self.false_alarm_ = float(false_alarm)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Return verdicts (n_faces,): "real" at or above the threshold, else "ai-generated"."""
+        self._require_fit()
+        if self.threshold_ is None:
+            raise NotFittedError("this FaceScorer has no threshold; call calibrate() first")
+        return decide_many(self.score_samples(X), self.threshold_)
+
+    def bic(self, X: np.ndarray) -> float:
+        """Bayesian information criterion of the fitted mixture on X (lower is better)."""
+        self._require_fit()
+        return float(self.gmm_.bic(self._project(self._check_X(X, fitted=True))))
+
+    def save(self, path: str | Path) -> None:
+        """Write parameters and arrays to one .npz file (no pickle)."""
+        self._require_fit()
+        params = {
+            "format": _FORMAT,
+            "n_components": self.n_components,
+            "covariance_type": self.covariance_type,
+            "n_dims": self.n_dims,
+            "reg_covar": self.reg_covar,
+            "max_iter": self.max_iter,
+            "random_state": self.random_state,
+            "threshold": self.threshold_,
+            "false_alarm": self.false_alarm_,
+        }
+        g = self.gmm_
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            params=np.array(json.dumps(params)),
+            mean=self.mean_,
+            scale=self.scale_,
+            components=self.components_,
+            weights=g.weights_,
+            means=g.means_,
+            covariances=g.covariances_,
+            precisions_cholesky=g.precisions_cholesky_,
+        )
+        Path(path).write_bytes(buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FaceScorer":
+        """Read a scorer written by `save` (arrays only: `allow_pickle=False`)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            params = json.loads(str(arrays.pop("params")))
+            if params.get("format") != _FORMAT:
+                raise ValueError(f"unknown format {params.get('format')!r}")
+            scorer = cls(
+                params["n_components"],
+                covariance_type=params["covariance_type"],
+                n_dims=params["n_dims"],
+                reg_covar=params["reg_covar"],
+                max_iter=params["max_iter"],
+                random_state=params["random_state"],
+            )
+            scorer.mean_, scorer.scale_ = arrays["mean"], arrays["scale"]
+            scorer.components_ = arrays["components"]
+            gmm = GaussianMixture(n_components=scorer.n_components, covariance_type=scorer.covariance_type)
+            gmm.weights_, gmm.means_ = arrays["weights"], arrays["means"]
+            gmm.covariances_ = arrays["covariances"]
+            gmm.precisions_cholesky_ = arrays["precisions_cholesky"]
+            gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
+            gmm.n_features_in_ = scorer.components_.shape[0]
+            scorer.gmm_ = gmm
+            scorer.threshold_ = params["threshold"]
+            scorer.false_alarm_ = params["false_alarm"]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise WeightsError(f"{path}: not a valid face-scorer file ({exc})") from None
+        return scorer

@@ -1,0 +1,157 @@
+"""Write results as stable rows: a rich table, CSV or JSON; files are replaced atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from .api import ScanResult
+
+COLUMNS = (
+    "source_file",
+    "face_index",
+    "top",
+    "right",
+    "bottom",
+    "left",
+    "loglik",
+    "threshold",
+    "margin",
+    "verdict",
+    "detector_confidence",
+    "error",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def rows(result: ScanResult) -> list[dict]:
+    """Flatten a ScanResult into rows keyed by COLUMNS: one per face, or one no_face/error row."""
+    empty = {c: None for c in COLUMNS}
+    if not result.faces:
+        return [{**empty, "source_file": result.source_file, "threshold": result.threshold,
+                 "verdict": result.status, "error": result.error}]
+    out = []
+    for face in result.faces:
+        top, right, bottom, left = face.box
+        out.append({
+            **empty,
+            "source_file": result.source_file,
+            "face_index": face.face_index,
+            "top": top, "right": right, "bottom": bottom, "left": left,
+            "loglik": face.loglik,
+            "threshold": face.threshold,
+            "margin": face.margin,
+            "verdict": face.verdict,
+            "detector_confidence": face.detector_confidence,
+        })
+    return out
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    text = str(value)
+    # A cell a spreadsheet would run as a formula (a crafted file name) is quoted with a leading '.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class CsvWriter:
+    """Stream rows as CSV with a header line."""
+
+    def __init__(self, stream: IO[str]):
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._stream = stream
+        self._writer.writerow(COLUMNS)
+
+    def write(self, result: ScanResult) -> None:
+        """Append the rows of one result."""
+        for row in rows(result):
+            self._writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Nothing to finish: every row is already written."""
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class JsonWriter:
+    """Collect rows and write one JSON array of objects (keys = COLUMNS) at the end."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+        self._rows: list[dict] = []
+
+    def write(self, result: ScanResult) -> None:
+        """Add the rows of one result."""
+        self._rows.extend({k: _json_value(v) for k, v in row.items()} for row in rows(result))
+
+    def close(self) -> None:
+        """Write the array."""
+        json.dump(self._rows, self._stream, indent=2, ensure_ascii=False)
+        self._stream.write("\n")
+        self._stream.flush()
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[IO[str]]:
+    """Open a temporary file beside `path`, renamed over it only if the block completes."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def render_table(results: Iterable[ScanResult], console) -> None:
+    """Print a rich table of the results to `console` (a terminal)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False)
+    for name, justify in (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"),
+                          ("loglik", "right"), ("margin", "right"), ("verdict", "left")):
+        table.add_column(name, justify=justify)
+    style = {"real": "green", "ai-generated": "bold red", "no_face": "dim", "error": "yellow"}
+    for result in results:
+        for row in rows(result):
+            verdict = row["verdict"]
+            box = "" if row["top"] is None else f"{row['top']},{row['right']},{row['bottom']},{row['left']}"
+            table.add_row(
+                Text(row["source_file"]),
+                "" if row["face_index"] is None else str(row["face_index"]),
+                box,
+                "" if row["loglik"] is None else f"{row['loglik']:.1f}",
+                "" if row["margin"] is None else f"{row['margin']:+.1f}",
+                Text(verdict, style=style.get(verdict, "")),
+            )
+    console.print(table)
+
+
+def format_csv(results: Iterable[ScanResult]) -> str:
+    """Return the CSV text of `results` (header included)."""
+    buf = io.StringIO()
+    writer = CsvWriter(buf)
+    for r in results:
+        writer.write(r)
+    return buf.getvalue()

@@ -1,0 +1,116 @@
+"""Shared fixtures: tiny synthetic images, a broken-file zoo, and a tiny bundle built by the real code path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+ASTRONAUT = REPO / "examples" / "astronaut.jpg"
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def astronaut_path() -> Path:
+    """A public-domain portrait (NASA, via scikit-image) with one detectable face."""
+    return ASTRONAUT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED
+
+
+def _variants(crop: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Photometric variants of one crop (brightness, contrast, noise, flips)."""
+    out = []
+    for _ in range(n):
+        x = crop.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+        x = (x - x.mean()) * rng.uniform(0.8, 1.2) + x.mean() + rng.normal(0, rng.uniform(1, 6), x.shape)
+        if rng.random() < 0.5:
+            x = x[:, ::-1]
+        out.append(np.clip(x, 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny bundle: small FaceNet, FaceScorer fitted and calibrated on variants of the astronaut's face."""
+    from facecheck.crop import crop_face
+    from facecheck.detect import detect_faces
+    from facecheck.features import FeatureExtractor
+    from facecheck.io import load_image
+    from facecheck.likelihood import FaceScorer
+    from facecheck.network import FaceNet
+    from facecheck.weights import save_bundle
+
+    torch.manual_seed(0)
+    extractor = FeatureExtractor(FaceNet(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), embed_dim=16), input_size=64)
+    image = load_image(ASTRONAUT)
+    face = detect_faces(image)[0]
+    crops = _variants(crop_face(image, face.box, size=64), 120, np.random.default_rng(0))
+    features = extractor.transform(crops)
+    scorer = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80]).calibrate(features[80:], 0.05)
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    return save_bundle(out, extractor, scorer, training={"note": "test bundle: astronaut variants"})
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    """The tiny bundle, loaded."""
+    from facecheck.weights import load_model
+
+    return load_model(tiny_model_dir)
+
+
+def write_image(path: Path, size=(48, 32), mode="RGB", fmt=None, **save_kwargs) -> Path:
+    """Write a small random image in `mode` and return its path."""
+    rng = np.random.default_rng(abs(hash(str(path))) % 2**32)
+    w, h = size
+    if mode in ("I;16",):
+        img = Image.fromarray(rng.integers(0, 65535, (h, w), dtype=np.uint16))
+    else:
+        img = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).convert(mode)
+    img.save(path, format=fmt, **save_kwargs)
+    return path
+
+
+def make_broken_files(folder: Path) -> list[Path]:
+    """Files facecheck must report as errors: zero-byte, text, truncated, bomb header, folder-like."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    zero = folder / "zero.jpg"
+    zero.write_bytes(b"")
+    files.append(zero)
+    text = folder / "notes.png"
+    text.write_text("this is not an image\n")
+    files.append(text)
+    good = write_image(folder / "_tmp_full.jpg", size=(64, 64), fmt="JPEG")
+    data = good.read_bytes()
+    good.unlink()
+    trunc = folder / "truncated.jpg"
+    trunc.write_bytes(data[: len(data) // 2])
+    files.append(trunc)
+    bomb = folder / "bomb.png"
+    bomb.write_bytes(_png_header(50_000, 50_000))
+    files.append(bomb)
+    return files
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels but carries almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
