@@ -71,6 +71,10 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """facecheck: AI-generated faces as anomalies under a model of camera photographs."""
+    import logging
+
+    # exifread logs every malformed tag; facecheck reports per-file problems itself.
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
 
 def _split_ext(ext: Optional[list[str]]) -> Optional[list[str]]:
@@ -234,6 +238,74 @@ def info(
     if card.is_file():
         lines.append(f"model card:    {card}")
     print("\n".join(lines))
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def train(
+    photos: list[Path] = typer.Argument(..., help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model bundle to (must not exist unless --force)."),
+    faces: Optional[list[Path]] = typer.Option(None, "--faces", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's extractor (fine-tuning)."),
+    gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the extractor (--init, else the shipped model); only refit and recalibrate the GMM."),
+    epochs: int = typer.Option(12, "--epochs", min=1, help="Training epochs (one epoch = one pass over the training faces)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=4, help="Samples per step (half EXIF crops, half faces)."),
+    input_size: int = typer.Option(128, "--input-size", min=32, help="Crop side in pixels (ignored with --init/--gmm-only)."),
+    lr: float = typer.Option(2e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    false_alarm: float = typer.Option(0.05, "--false-alarm", help="Share of held-out real faces the threshold may flag."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (data order, manipulations, initialisation)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out bundle."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.1, help="Minutes between checkpoints."),
+    jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Learn a model bundle from your own camera photos: self-supervised extractor, then GMM and threshold.
+
+    Never give it AI-generated images: everything it sees is taken as photographic.
+    """
+    from .train.loop import TrainSettings
+    from .train.pipeline import train as run_training
+
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, input_size=input_size, lr=lr, seed=seed,
+                             device=device, checkpoint_minutes=checkpoint_minutes)
+    progress = None
+    if not quiet:
+        from functools import partial
+
+        from tqdm import tqdm
+
+        progress = partial(tqdm, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def log(message: str) -> None:
+        if not quiet:
+            err.print(message, markup=False)
+
+    try:
+        bundle = run_training(photos, out, faces=faces or [], settings=settings, init=init, gmm_only=gmm_only,
+                              false_alarm=false_alarm, resume=resume, force=force, work_dir=work,
+                              n_jobs=jobs, log=log, progress=_tqdm_iter(progress))
+    except KeyboardInterrupt:
+        err.print("interrupted: the last checkpoint is kept; rerun with --resume to continue", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except FacecheckError as exc:
+        if debug:
+            raise
+        raise _fail(str(exc)) from None
+    err.print(f"model bundle written to {bundle}", markup=False)
+
+
+def _tqdm_iter(progress):
+    """Adapt tqdm to the two uses in training: wrapping an iterable, or a bar with a total."""
+    if progress is None:
+        return None
+
+    def make(iterable=None, **kwargs):
+        return progress(iterable, **kwargs) if iterable is not None else progress(**kwargs)
+
+    return make
 
 
 def run() -> None:

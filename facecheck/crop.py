@@ -14,11 +14,12 @@ def crop_box(
     height, width = image_shape[:2]
     cy, cx = (top + bottom) / 2, (left + right) / 2
     half_h, half_w = (bottom - top) * scale / 2, (right - left) * scale / 2
-    new_top = int(max(0, round(cy - half_h)))
-    new_bottom = int(min(height, round(cy + half_h)))
-    new_left = int(max(0, round(cx - half_w)))
-    new_right = int(min(width, round(cx + half_w)))
-    return new_top, max(new_right, new_left + 1), max(new_bottom, new_top + 1), new_left
+    # Clamped so that at least one pixel remains even for a box at (or beyond) the image's edge.
+    new_top = int(min(max(0, round(cy - half_h)), height - 1))
+    new_left = int(min(max(0, round(cx - half_w)), width - 1))
+    new_bottom = int(max(min(height, round(cy + half_h)), new_top + 1))
+    new_right = int(max(min(width, round(cx + half_w)), new_left + 1))
+    return new_top, new_right, new_bottom, new_left
 
 
 def crop_face(

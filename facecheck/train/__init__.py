@@ -1,0 +1,1 @@
+"""Self-supervised training of the feature extractor and calibration of the GMM."""

@@ -1,0 +1,149 @@
+"""`facecheck train` end to end: pre-scan, pretext training, GMM fit and calibration, bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, TrainingDataError
+from ..weights import EXTRACTOR_FILE, load_model, save_bundle
+from .calibrate import fit_scorer
+from .data import Pool, build_pool
+from .loop import CHECKPOINT, Trainer, TrainSettings
+
+MIN_PHOTOS = 20
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache of pre-scan results ($XDG_CACHE_HOME/facecheck or ~/.cache/facecheck)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "facecheck"
+
+
+def _cache_file(cache_dir: Path | None, folder: str | os.PathLike, kind: str, size: int) -> Path | None:
+    if cache_dir is None:
+        return None
+    key = hashlib.sha1(f"{Path(folder).resolve()}|{kind}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return Path(cache_dir) / f"prescan-{key}.json"
+
+
+def _pools(folders, *, read_exif: bool, size: int, cache_dir, seed: int, n_jobs: int, progress) -> tuple[Pool, dict]:
+    pools, totals = [], {}
+    for folder in folders:
+        pool, counts = build_pool([folder], size=size, read_exif=read_exif, seed=seed, n_jobs=n_jobs,
+                                  cache_file=_cache_file(cache_dir, folder, "exif" if read_exif else "faces", size),
+                                  progress=progress)
+        pools.append(pool)
+        for k, v in counts.items():
+            if isinstance(v, dict):
+                totals.setdefault(k, {})
+                for kk, vv in v.items():
+                    totals[k][kk] = totals[k].get(kk, 0) + vv
+            else:
+                totals[k] = totals.get(k, 0) + v
+    return Pool.concat(pools), totals
+
+
+def train(
+    photos: list[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    faces: list[str | os.PathLike] = (),
+    settings: TrainSettings = TrainSettings(),
+    init: str | os.PathLike | None = None,
+    gmm_only: bool = False,
+    false_alarm: float = 0.05,
+    resume: bool = False,
+    force: bool = False,
+    work_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    n_jobs: int = 2,
+    log: Callable[[str], None] = lambda s: None,
+    progress=None,
+) -> Path:
+    """Train (or, with `gmm_only`, only refit the GMM of) a model bundle from camera photos; returns its path."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ConfigError(f"{out}: already exists; pass --force to replace it")
+    if not 0.0 < false_alarm < 0.5:
+        raise ConfigError(f"--false-alarm {false_alarm}: must be between 0 and 0.5")
+    work = Path(work_dir) if work_dir else out.with_name(out.name + ".work")
+    if (work / CHECKPOINT).exists() and not resume and not gmm_only:
+        raise ConfigError(f"{work}: holds a checkpoint of an earlier run; pass --resume to continue it, or delete the folder")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    init_model = None
+    if gmm_only or init is not None:
+        init_model = load_model(init, device=settings.device)
+        ex = init_model.extractor.config()
+        settings = TrainSettings(**{**asdict(settings), "input_size": ex["input_size"], "widths": tuple(ex["network"]["widths"]),
+                                    "blocks": tuple(ex["network"]["blocks"]), "embed_dim": ex["network"]["embed_dim"]})
+    size = settings.input_size
+    log(f"pre-scanning photos in {', '.join(map(str, photos))}")
+    photo_pool, photo_counts = _pools(photos, read_exif=True, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress)
+    face_pool, face_counts = _pools(faces, read_exif=False, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress) if faces else (Pool.empty(size), {})
+    log(f"photos: {photo_counts['files']} files, {photo_counts['unreadable']} unreadable, {photo_counts['with_exif']} with EXIF "
+        f"({photo_counts['without_exif']} without), {photo_counts['faces']} faces, {photo_counts['scene_crops']} scene crops")
+    if faces:
+        log(f"--faces: {face_counts['files']} files, {face_counts['unreadable']} unreadable, {face_counts['faces']} faces")
+    usable = photo_counts["files"] - photo_counts["unreadable"]
+    if not gmm_only and usable < MIN_PHOTOS:
+        raise TrainingDataError(f"found {usable} readable photo(s) in {', '.join(map(str, photos))}; training needs at least {MIN_PHOTOS}")
+
+    has_exif = np.isfinite(photo_pool.exif).any(axis=1)
+    all_faces = Pool.concat([photo_pool.subset(photo_pool.is_face), face_pool.subset(face_pool.is_face)])
+    summary = {
+        "photos": photo_counts, "faces_folders": face_counts,
+        "exif_task": {"train": int((has_exif & (photo_pool.split == "train")).sum()), "val": int((has_exif & (photo_pool.split != "train")).sum())},
+        "manipulation_task": {"train": int((all_faces.split == "train").sum()), "val": int((all_faces.split == "select").sum())},
+        "sources": [str(p) for p in photos] + [str(p) for p in faces],
+    }
+    log(f"EXIF ranking task: {summary['exif_task']['train']} training crops, {summary['exif_task']['val']} validation; "
+        f"manipulation task: {summary['manipulation_task']['train']} training faces, {summary['manipulation_task']['val']} validation")
+
+    if gmm_only:
+        extractor, history = init_model.extractor, []
+        summary["extractor"] = f"from {init_model.path} (not retrained)"
+    else:
+        trainer = Trainer(settings, work, log=log)
+        if resume and trainer.resume():
+            log(f"resumed from {work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
+        elif init_model is not None:
+            import torch
+
+            trainer.load_init(torch.load(init_model.path / EXTRACTOR_FILE, map_location="cpu", weights_only=True))
+        history = trainer.fit(
+            photo_pool.subset(has_exif & (photo_pool.split == "train")), all_faces.subset(all_faces.split == "train"),
+            photo_pool.subset(has_exif & (photo_pool.split != "train")), all_faces.subset(all_faces.split == "select"),
+            progress=progress,
+        )
+        extractor = trainer.extractor
+        summary["settings"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+        if init is not None:
+            summary["init"] = str(init)
+
+    log(f"extracting features of {len(all_faces)} faces for the GMM")
+    features = extractor.transform(all_faces.crops)
+    scorer, gmm_report = fit_scorer(features, all_faces.split, false_alarm=false_alarm, seed=settings.seed)
+    log(f"GMM: {gmm_report['chosen']} (best held-out log-likelihood of {len(gmm_report['candidates'])} candidates); "
+        f"threshold {scorer.threshold_:.2f} at {false_alarm:.0%} false alarms on {gmm_report['faces']['calib']} held-out faces")
+    summary["gmm"] = gmm_report
+    work.mkdir(parents=True, exist_ok=True)
+    metrics = work / "metrics.json"
+    metrics.write_text(json.dumps({"history": history, "gmm": gmm_report, "counts": summary}, indent=2) + "\n", encoding="utf-8")
+    bundle = save_bundle(out, extractor, scorer, training={k: v for k, v in summary.items() if k != "gmm"} | {"gmm_choice": gmm_report["chosen"]},
+                         extra_files={"metrics.json": metrics}, force=force)
+    for name in (CHECKPOINT, "metrics.json"):
+        (work / name).unlink(missing_ok=True)
+    try:
+        work.rmdir()
+    except OSError:
+        pass
+    return bundle
+
