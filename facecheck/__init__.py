@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .api import FaceScore, ScanResult, scan_image, scan_paths  # noqa: E402
+from .api import scan_image, scan_paths  # noqa: E402
 from .detect import detect_faces  # noqa: E402
 from .features import extract_features  # noqa: E402
 from .io import load_image  # noqa: E402

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -257,7 +256,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out bundle."),
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
-    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.1, help="Minutes between checkpoints."),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),

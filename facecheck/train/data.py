@@ -162,7 +162,7 @@ def _scene_crops(image: np.ndarray, size: int, n: int, rng: np.random.Generator)
     return out
 
 
-def _crops_of(path: Path, record: dict, size: int, scale: float, scene_crops: int, seed: int) -> Pool:
+def _crops_of(path: Path, root: Path, record: dict, size: int, scale: float, scene_crops: int, seed: int) -> Pool:
     """Decode one photo and cut its face crops (or scene crops when it has EXIF but no face)."""
     if record.get("error"):
         return Pool.empty(size)
@@ -185,7 +185,8 @@ def _crops_of(path: Path, record: dict, size: int, scale: float, scene_crops: in
     n = len(crops)
     if n == 0:
         return Pool.empty(size)
-    split = split_of(path)
+    # Split by the path inside the scanned folder, so moving the folder keeps every file in its split.
+    split = split_of(path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name)
     return Pool(np.stack(crops), np.repeat(exif[None], n, 0), np.stack(marks), np.array([split] * n),
                 np.array(is_face), [str(path)] * n)
 
@@ -196,9 +197,12 @@ def build_pool(
 ) -> tuple[Pool, dict]:
     """Pre-scan `folders` (recursively) and return their crops as a Pool plus counts for the report."""
     files = find_images(folders, recursive=True)
+    roots = [Path(f) for f in folders]
     records = prescan(files, cache_file, read_exif=read_exif, n_jobs=n_jobs, progress=progress)
     pools = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_crops_of)(f, r, size, scale, scene_crops if read_exif else 0, seed) for f, r in zip(files, records)
+        delayed(_crops_of)(f, next((r for r in roots if f.is_relative_to(r)), f.parent), rec, size, scale,
+                           scene_crops if read_exif else 0, seed)
+        for f, rec in zip(files, records)
     )
     pool = Pool.concat(pools)
     if not len(pool):

@@ -59,7 +59,7 @@ def _landmarks(pool: Pool, i: int) -> np.ndarray | None:
 def _batch(exif_pool: Pool, face_pool: Pool, exif_idx: np.ndarray, face_idx: np.ndarray, seed: tuple[int, ...]):
     """Assemble one batch: EXIF samples as they are, face samples original or manipulated, random flips."""
     images, exif, labels = [], [], []
-    for k, i in enumerate(exif_idx):
+    for i in exif_idx:
         images.append(exif_pool.crops[i])
         exif.append(exif_pool.exif[i])
         labels.append(-1.0)
@@ -166,7 +166,9 @@ class Trainer:
             while self.epoch < self.s.epochs:
                 e_idx = self._indices(len(exif_pool), exif_per, steps, self.epoch, 1)
                 f_idx = self._indices(len(face_pool), face_per, steps, self.epoch, 2)
-                make = lambda k: _batch(exif_pool, face_pool, e_idx[k], f_idx[k], (self.s.seed, self.epoch, k))  # noqa: E731
+                def make(k: int, e_idx=e_idx, f_idx=f_idx, epoch=self.epoch):
+                    return _batch(exif_pool, face_pool, e_idx[k], f_idx[k], (self.s.seed, epoch, k))
+
                 running = {"loss": 0.0, "rank": 0.0, "manip": 0.0, "n": 0}
                 bar = progress(total=steps, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{self.s.epochs}") if progress else None
                 pending = prefetch.submit(make, self.step_in_epoch) if self.step_in_epoch < steps else None
@@ -217,7 +219,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"loss": float(loss), "rank": float(rank), "manip": float(manip)}
+        return {"loss": loss.item(), "rank": rank.item(), "manip": manip.item()}
 
     @torch.inference_mode()
     def validate(self, val_exif: Pool, val_face: Pool, limit: int = 600) -> dict:

@@ -1,0 +1,179 @@
+"""Training end to end on tiny data: pre-scan cache, splits, GMM calibration, resume after a kill, scan."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facecheck.errors import ConfigError, TrainingDataError
+from facecheck.train import data as train_data
+from facecheck.train.calibrate import fit_scorer
+from facecheck.train.data import SPLITS, build_pool, split_of
+from facecheck.train.loop import CHECKPOINT, TrainSettings
+from facecheck.train.pipeline import train
+
+TINY = dict(input_size=32, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16, batch_size=16, warmup_steps=2)
+
+
+def _exif(iso: int, fnum: float, exposure: tuple[int, int], focal: float) -> Image.Exif:
+    from PIL.TiffImagePlugin import IFDRational
+
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    ifd[0x8827] = iso
+    ifd[0x829D] = IFDRational(int(fnum * 10), 10)
+    ifd[0x829A] = IFDRational(*exposure)
+    ifd[0x920A] = IFDRational(int(focal * 10), 10)
+    return exif
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, astronaut_path) -> Path:
+    """70 camera-like photos: shifted, rescaled, re-lit copies of the astronaut portrait with EXIF."""
+    folder = tmp_path_factory.mktemp("photos")
+    base = Image.open(astronaut_path).convert("RGB")
+    rng = np.random.default_rng(0)
+    for i in range(70):
+        size = int(rng.integers(300, 420))
+        left, top = int(rng.integers(0, 60)), int(rng.integers(0, 40))
+        img = base.crop((left, top, left + 440, top + 440)).resize((size, size))
+        arr = np.clip(np.asarray(img, np.float32) * rng.uniform(0.7, 1.2) + rng.normal(0, 3, (size, size, 3)), 0, 255)
+        exif = _exif(int(rng.choice([50, 100, 200, 400, 800, 1600])), float(rng.choice([1.8, 2.8, 4.0, 5.6])),
+                     (1, int(rng.choice([30, 60, 125, 250, 1000]))), float(rng.choice([4.2, 24.0, 50.0])))
+        Image.fromarray(arr.astype(np.uint8)).save(folder / f"img_{i:03d}.jpg", quality=90, exif=exif)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return folder
+
+
+def test_split_is_stable_and_proportional():
+    names = [f"/photos/img_{i}.jpg" for i in range(4000)]
+    splits = [split_of(n) for n in names]
+    assert splits == [split_of(n) for n in names]
+    for name, share in SPLITS:
+        assert abs(splits.count(name) / len(names) - share) < 0.03
+
+
+def test_prescan_cache_is_reused(photo_folder, tmp_path, monkeypatch):
+    cache = tmp_path / "cache.json"
+    pool, counts = build_pool([photo_folder], size=32, cache_file=cache, n_jobs=1)
+    assert counts["files"] == 71 and counts["unreadable"] == 1 and counts["with_exif"] == 70
+    assert counts["per_tag"] == {"iso": 70, "fnumber": 70, "exposure_s": 70, "focal_mm": 70}
+    assert pool.crops.shape[1:] == (32, 32, 3) and counts["faces"] >= 70
+    face_marks = pool.landmarks[pool.is_face]
+    assert np.isfinite(face_marks).all() and face_marks.min() > -4 and face_marks.max() < 36  # landmarks in crop pixels
+    assert np.allclose(np.exp(pool.exif[:, 2]).min(), 0.001, rtol=1e-4)  # 1/1000 s, not 1000 s
+
+    calls = []
+    monkeypatch.setattr(train_data, "_scan_file", lambda *a: calls.append(a) or {})
+    again, counts2 = build_pool([photo_folder], size=32, cache_file=cache, n_jobs=1)
+    assert calls == [] and counts2 == counts and np.array_equal(again.crops, pool.crops)
+
+
+def test_fit_scorer_calibrates_on_held_out_faces():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 12)).astype(np.float32)
+    split = np.array([split_of(f"f{i}") for i in range(600)])
+    scorer, report = fit_scorer(X, split, false_alarm=0.1, n_dims=8, components=(1, 2), covariances=("full",))
+    calib = X[split == "calib"]
+    assert abs(np.mean(scorer.score_samples(calib) < scorer.threshold_) - 0.1) < 0.03
+    assert {c["n_components"] for c in report["candidates"]} == {1, 2}
+    assert report["chosen"]["n_components"] in (1, 2) and report["faces"]["calib"] == len(calib)
+    with pytest.raises(TrainingDataError, match="found"):
+        fit_scorer(X[:20], split[:20])
+
+
+def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path):
+    existing = tmp_path / "m"
+    existing.mkdir()
+    with pytest.raises(ConfigError, match="--force"):
+        train([photo_folder], existing)
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in sorted(photo_folder.glob("img_00*.jpg"))[:5]:
+        (few / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(TrainingDataError, match="found 5 readable photo"):
+        train([few], tmp_path / "out", cache_dir=tmp_path / "cache")
+
+
+def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
+    from facecheck import scan_image
+    from facecheck.weights import load_model
+
+    before = {p: p.read_bytes() for p in photo_folder.iterdir()}
+    out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=2, **TINY),
+                cache_dir=tmp_path / "cache", n_jobs=1)
+    model = load_model(out)
+    manifest = model.manifest
+    assert manifest["training"]["photos"]["files"] == 71 and manifest["training"]["photos"]["unreadable"] == 1
+    assert manifest["false_alarm"] == 0.05 and np.isfinite(manifest["threshold"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2
+    assert all(k in metrics["history"][-1] for k in ("val_rank_acc_iso", "val_manip_acc", "rank", "manip"))
+    result = scan_image(astronaut_path, model)
+    assert result.faces and np.isfinite(result.faces[0].loglik)
+    assert not (tmp_path / "model.work").exists()
+    assert before == {p: p.read_bytes() for p in photo_folder.iterdir()}  # the user's photos are untouched
+
+    # --gmm-only through the CLI: same extractor bytes, a newly fitted and calibrated mixture.
+    from typer.testing import CliRunner
+
+    from facecheck.cli import app
+
+    refit = tmp_path / "refit"
+    res = CliRunner().invoke(app, ["train", str(photo_folder), "--out", str(refit), "--gmm-only", "--init", str(out),
+                                   "--false-alarm", "0.1", "-q"])
+    assert res.exit_code == 0, res.output
+    assert (refit / "extractor.pt").read_bytes() == (out / "extractor.pt").read_bytes()
+    assert load_model(refit).manifest["false_alarm"] == 0.1
+    res = CliRunner().invoke(app, ["train", str(photo_folder), "--out", str(refit), "--gmm-only", "--init", str(out)])
+    assert res.exit_code == 2 and "--force" in res.stderr and res.stdout == ""
+
+
+_SCRIPT = """
+import sys
+from facecheck.train.loop import TrainSettings
+from facecheck.train.pipeline import train
+train([sys.argv[1]], sys.argv[2], settings=TrainSettings(epochs=3, checkpoint_minutes=0, **{tiny}),
+      resume=True, cache_dir=sys.argv[3], n_jobs=1)
+"""
+
+
+def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path):
+    script = _SCRIPT.format(tiny=repr(TINY))
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    cache = str(tmp_path / "cache")
+    subprocess.run([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "a"), cache], check=True, env=env,
+                   capture_output=True)
+
+    work = tmp_path / "b.work"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (work / CHECKPOINT).exists():
+            state = torch.load(work / CHECKPOINT, weights_only=True)
+            if state["global_step"] >= 3:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "b").exists()
+    subprocess.run([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], check=True, env=env,
+                   capture_output=True)
+
+    a = torch.load(tmp_path / "a" / "extractor.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "extractor.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
