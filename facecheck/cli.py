@@ -296,6 +296,80 @@ def train(
     err.print(f"model bundle written to {bundle}", markup=False)
 
 
+@app.command(epilog=EXIT_CODES_HELP)
+def evaluate(
+    real: list[Path] = typer.Option(..., "--real", help="Folder of real face photos (repeatable)."),
+    fake: list[str] = typer.Option(..., "--fake", help="NAME=DIR: folder of one generator's images (repeatable)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder: metrics.json, metrics.csv, scores.csv, PNG plots."),
+    matched: str = typer.Option("no", "--matched", help="no: images as distributed; yes: every image resized (short side 256) and JPEG q90 re-encoded first; both."),
+    perturb: Optional[str] = typer.Option(None, "--perturb", help="Also score after benign perturbations, e.g. jpeg75,resize0.5,blur1."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw ROC curves and histograms (needs matplotlib: facecheck[report])."),
+    jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for decoding and detection."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Score the largest face of every image and report, per generator and on average, AUC, average
+    precision, accuracy and TPR at the threshold, and TPR at 1% and 5% false alarms.
+
+    Convention: AI-generated is the positive class; the score is minus the log-likelihood.
+    """
+    from . import evaluate as ev
+    from .weights import load_model
+
+    try:
+        fakes = {}
+        for item in fake:
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise ConfigError(f"--fake {item!r}: use NAME=DIR")
+            if not Path(folder).is_dir():
+                raise ConfigError(f"--fake {item!r}: {folder} is not a folder")
+            fakes[name] = folder
+        for folder in real:
+            if not folder.is_dir():
+                raise ConfigError(f"--real {folder}: not a folder")
+        conditions = ev.conditions_for(matched, perturb)
+        if out is not None and plots:
+            from .plots import _pyplot
+
+            _pyplot()
+        config = Config().with_(n_jobs=jobs, device=device)
+        loaded = load_model(model, device=config.device)
+        log = (lambda m: None) if quiet else (lambda m: err.print(m, markup=False))
+        metrics, rows = ev.evaluate(real, fakes, loaded, conditions=conditions, config=config, log=log)
+        files = ev.write_report(out, metrics, rows, threshold=loaded.threshold, plots=plots) if out else []
+    except FacecheckError as exc:
+        if debug:
+            raise
+        raise _fail(str(exc)) from None
+    _print_metrics(metrics)
+    for f in files:
+        err.print(f"wrote {f}", markup=False)
+
+
+def _print_metrics(metrics: dict) -> None:
+    """Print a summary table of evaluation metrics (stdout)."""
+    from rich.table import Table
+
+    from .evaluate import SCORE_CONVENTION
+
+    table = Table(title=SCORE_CONVENTION, title_justify="left")
+    for col in ("condition", "generator", "AUC", "AP", "acc@thr", "TPR@thr", "FPR@thr", "TPR@1%FPR", "TPR@5%FPR", "n real/fake"):
+        table.add_column(col, justify="left" if col in ("condition", "generator") else "right")
+    for cond, m in metrics.items():
+        for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
+            n = f"{g['n_real']}/{g['n_fake']}" if "n_real" in g else ""
+            table.add_row(cond, gen, *(f"{g[k]:.3f}" for k in ("auc", "ap", "acc_at_threshold", "tpr_at_threshold",
+                                                                 "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")), n)
+    Console(highlight=False, width=max(120, Console().width)).print(table)
+    for cond, m in metrics.items():
+        skipped = {g: c["no_face"] + c["error"] for g, c in m["counts"].items() if c["no_face"] + c["error"]}
+        if skipped:
+            err.print(f"[{cond}] images without a usable face (not scored): {skipped}", markup=False)
+
+
 def _tqdm_iter(progress):
     """Adapt tqdm to the two uses in training: wrapping an iterable, or a bar with a total."""
     if progress is None:

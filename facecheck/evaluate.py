@@ -1,0 +1,210 @@
+"""Measure how well a bundle separates real faces from AI-generated ones (fake = positive class)."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from PIL import Image
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from .config import Config
+from .crop import crop_face
+from .detect import detect_faces
+from .errors import ConfigError, FacecheckError
+from .io import find_images, load_image
+from .weights import Model
+
+SCORE_CONVENTION = "positive class = AI-generated; score = -loglik (higher = more likely AI-generated)"
+MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return np.asarray(img.convert("RGB")).copy()
+
+
+def _resize(image: np.ndarray, factor: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
+def match_format(image: np.ndarray) -> np.ndarray:
+    """Resize so the shorter side is 256 px, then JPEG quality 90 in memory: the same for every image."""
+    return _jpeg(_resize(image, MATCHED_SHORT_SIDE / min(image.shape[:2])), MATCHED_QUALITY)
+
+
+def parse_perturbations(spec: str | None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Parse "jpeg75,resize0.5,blur1" into named image transforms (JPEG quality, scale, Gaussian sigma)."""
+    out: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    for item in filter(None, (s.strip() for s in (spec or "").split(","))):
+        try:
+            if item.startswith("jpeg"):
+                q = int(item[4:])
+                if not 1 <= q <= 100:
+                    raise ValueError
+                out[item] = lambda im, q=q: _jpeg(im, q)
+            elif item.startswith("resize"):
+                f = float(item[6:])
+                if not 0.05 <= f <= 4:
+                    raise ValueError
+                out[item] = lambda im, f=f: _resize(im, f)
+            elif item.startswith("blur"):
+                s = float(item[4:])
+                if not 0 < s <= 20:
+                    raise ValueError
+                out[item] = lambda im, s=s: cv2.GaussianBlur(im, (0, 0), s)
+            else:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"--perturb {item!r}: use jpegQ (1-100), resizeF (0.05-4) or blurS (sigma, 0-20)") from None
+    return out
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """The largest face's log-likelihood in one image (NaN when no face or unreadable)."""
+
+    path: str
+    loglik: float
+    status: str  # "face", "no_face" or "error"
+
+
+def _largest_crop(path: Path, transform, size: int, scale: float, config: Config):
+    try:
+        image = load_image(path, max_pixels=config.max_pixels)
+        if transform is not None:
+            image = transform(image)
+        faces = detect_faces(image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face)
+    except FacecheckError:
+        return "error", None
+    if not faces:
+        return "no_face", None
+    return "face", crop_face(image, faces[0].box, size=size, scale=scale)
+
+
+def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
+    """Score the largest face of each file after an optional image transform."""
+    size, scale = model.extractor.input_size, model.crop_scale
+    items = progress(files) if progress else files
+    prepared = Parallel(n_jobs=config.n_jobs, prefer="threads", batch_size=8)(
+        delayed(_largest_crop)(f, transform, size, scale, config) for f in items
+    )
+    crops = [c for s, c in prepared if s == "face"]
+    loglik = iter(model.scorer.score_samples(model.extractor.transform(np.stack(crops))) if crops else [])
+    return [ImageScore(str(f), float(next(loglik)) if s == "face" else float("nan"), s) for f, (s, _) in zip(files, prepared)]
+
+
+def detection_metrics(real_loglik: np.ndarray, fake_loglik: np.ndarray, threshold: float) -> dict:
+    """AUC, AP, accuracy and TPR at the threshold, TPR at 1% and 5% false alarms (fake = positive, score = -loglik)."""
+    real = -np.asarray(real_loglik, float)
+    fake = -np.asarray(fake_loglik, float)
+    if len(real) == 0 or len(fake) == 0:
+        raise ValueError("metrics need at least one real and one fake face")
+    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    s = np.r_[real, fake]
+    flagged = s > -threshold  # loglik < threshold
+    out = {
+        "auc": float(roc_auc_score(y, s)),
+        "ap": float(average_precision_score(y, s)),
+        "acc_at_threshold": float(np.mean(flagged == y.astype(bool))),
+        "tpr_at_threshold": float(np.mean(flagged[len(real):])),
+        "fpr_at_threshold": float(np.mean(flagged[: len(real)])),
+        "n_real": int(len(real)),
+        "n_fake": int(len(fake)),
+    }
+    for rate in (0.01, 0.05):
+        cut = np.quantile(real, 1 - rate)
+        out[f"tpr_at_{round(rate * 100)}pct_fpr"] = float(np.mean(fake > cut))
+    return out
+
+
+def evaluate(
+    real_dirs: Iterable[str | os.PathLike],
+    fake_dirs: dict[str, str | os.PathLike],
+    model: Model,
+    *,
+    conditions: dict[str, Callable | None],
+    config: Config = Config(),
+    progress=None,
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[dict, list[dict]]:
+    """Score real and fake folders under each condition; return (metrics per condition, score rows)."""
+    real_files = find_images(list(real_dirs), recursive=True)
+    fake_files = {name: find_images([d], recursive=True) for name, d in fake_dirs.items()}
+    if not real_files or not all(fake_files.values()):
+        raise ConfigError("evaluate needs at least one image in every --real and --fake folder")
+    metrics, rows = {}, []
+    for cond, transform in conditions.items():
+        log(f"[{cond}] scoring {len(real_files)} real and {sum(map(len, fake_files.values()))} fake images")
+        groups = {"real": score_images(real_files, model, transform=transform, config=config, progress=progress)}
+        for name, files in fake_files.items():
+            groups[name] = score_images(files, model, transform=transform, config=config, progress=progress)
+        for group, scores in groups.items():
+            rows += [{"condition": cond, "group": group, "label": int(group != "real"), "path": s.path,
+                      "status": s.status, "loglik": s.loglik} for s in scores]
+        real = np.array([s.loglik for s in groups["real"] if s.status == "face"])
+        cond_metrics = {"counts": {g: {k: sum(1 for s in v if s.status == k) for k in ("face", "no_face", "error")}
+                                   for g, v in groups.items()}, "generators": {}}
+        for name in fake_files:
+            fake = np.array([s.loglik for s in groups[name] if s.status == "face"])
+            cond_metrics["generators"][name] = detection_metrics(real, fake, model.threshold)
+        per = list(cond_metrics["generators"].values())
+        cond_metrics["mean"] = {k: float(np.mean([m[k] for m in per])) for k in per[0] if not k.startswith("n_")}
+        metrics[cond] = cond_metrics
+    return metrics, rows
+
+
+def conditions_for(matched: str, perturb: str | None) -> dict[str, Callable | None]:
+    """Named image transforms: "as_distributed" and/or "matched", each also followed by every perturbation."""
+    if matched not in ("no", "yes", "both"):
+        raise ConfigError(f"--matched {matched!r}: use no, yes or both")
+    bases: dict[str, Callable | None] = {}
+    if matched in ("no", "both"):
+        bases["as_distributed"] = None
+    if matched in ("yes", "both"):
+        bases["matched"] = match_format
+    out = dict(bases)
+    for pname, pfn in parse_perturbations(perturb).items():
+        for bname, bfn in bases.items():
+            out[f"{bname}+{pname}"] = pfn if bfn is None else (lambda im, b=bfn, p=pfn: p(b(im)))
+    return out
+
+
+def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *, threshold: float, plots: bool = True) -> list[Path]:
+    """Write metrics.json, metrics.csv, scores.csv and (with matplotlib) ROC and histogram PNGs; returns the files."""
+    import csv
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "metrics.json", out / "metrics.csv", out / "scores.csv"]
+    payload = {"convention": SCORE_CONVENTION, "threshold": threshold, "conditions": metrics}
+    written[0].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    keys = ["auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr"]
+    with open(written[1], "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["condition", "generator", *keys, "n_real", "n_fake"])
+        for cond, m in metrics.items():
+            for gen, g in m["generators"].items():
+                w.writerow([cond, gen, *[g[k] for k in keys], g["n_real"], g["n_fake"]])
+            w.writerow([cond, "mean", *[m["mean"][k] for k in keys], "", ""])
+    with open(written[2], "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        w = csv.DictWriter(f, fieldnames=["condition", "group", "label", "path", "status", "loglik"])
+        w.writeheader()
+        w.writerows(rows)
+    if plots:
+        from .plots import plot_histograms, plot_roc
+
+        written += plot_roc(rows, out) + plot_histograms(rows, threshold, out)
+    return written
