@@ -246,7 +246,7 @@ def train(
     faces: Optional[list[Path]] = typer.Option(None, "--faces", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's extractor (fine-tuning)."),
     gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the extractor (--init, else the shipped model); only refit and recalibrate the GMM."),
-    epochs: int = typer.Option(12, "--epochs", min=1, help="Training epochs (one epoch = one pass over the training faces)."),
+    epochs: int = typer.Option(12, "--epochs", min=0, help="Training epochs (one epoch = one pass over the training faces; 0 = untrained extractor, a baseline)."),
     batch_size: int = typer.Option(64, "--batch-size", min=4, help="Samples per step (half EXIF crops, half faces)."),
     input_size: int = typer.Option(128, "--input-size", min=32, help="Crop side in pixels (ignored with --init/--gmm-only)."),
     lr: float = typer.Option(2e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
@@ -256,6 +256,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out bundle."),
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
+    tasks: str = typer.Option("exif,manipulation", "--tasks", help="Pretext tasks to train (ablations): exif, manipulation, or both."),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
@@ -269,7 +270,8 @@ def train(
     from .train.pipeline import train as run_training
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, input_size=input_size, lr=lr, seed=seed,
-                             device=device, checkpoint_minutes=checkpoint_minutes)
+                             device=device, checkpoint_minutes=checkpoint_minutes,
+                             tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     progress = None
     if not quiet:
         from functools import partial

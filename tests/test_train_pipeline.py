@@ -177,3 +177,15 @@ def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_ablation_settings(photo_folder, tmp_path):
+    """`epochs=0` gives the untrained-extractor baseline; `tasks` must name known pretext tasks."""
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="--tasks"):
+        train([photo_folder], tmp_path / "bad", settings=TrainSettings(tasks=("colour",), **TINY))
+    out = train([photo_folder], tmp_path / "baseline", settings=replace(TrainSettings(**TINY), epochs=0, tasks=("exif",)),
+                cache_dir=tmp_path / "cache", n_jobs=1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["history"] == [] and metrics["counts"]["settings"]["tasks"] == ["exif"]

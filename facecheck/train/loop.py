@@ -41,6 +41,7 @@ class TrainSettings:
     embed_dim: int = 256
     checkpoint_minutes: float = 5.0
     device: str = "cpu"
+    tasks: tuple[str, ...] = ("exif", "manipulation")
 
 
 def _lr_at(step: int, total: int, s: TrainSettings) -> float:
@@ -125,7 +126,7 @@ class Trainer:
             raise WeightsError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
         saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["settings"].items()}
         mine = asdict(self.s)
-        different = [k for k in mine if k not in ("checkpoint_minutes", "device", "epochs") and saved.get(k) != mine[k]]
+        different = [k for k in mine if k in saved and k not in ("checkpoint_minutes", "device", "epochs") and saved[k] != mine[k]]
         if different:
             raise WeightsError(f"{path}: checkpoint was made with other settings ({', '.join(different)}); "
                                "use the same options or delete the work folder")

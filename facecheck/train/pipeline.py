@@ -78,6 +78,9 @@ def train(
         raise ConfigError(f"{work}: holds a checkpoint of an earlier run; pass --resume to continue it, or delete the folder")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
 
+    unknown = set(settings.tasks) - {"exif", "manipulation"}
+    if unknown or not settings.tasks:
+        raise ConfigError(f"--tasks {','.join(settings.tasks)}: choose from exif, manipulation")
     init_model = None
     if gmm_only or init is not None:
         init_model = load_model(init, device=settings.device)
@@ -118,9 +121,13 @@ def train(
             import torch
 
             trainer.load_init(torch.load(init_model.path / EXTRACTOR_FILE, map_location="cpu", weights_only=True))
+        # An ablation without a task simply gets no samples for it.
+        use_exif, use_manip = "exif" in settings.tasks, "manipulation" in settings.tasks
         history = trainer.fit(
-            photo_pool.subset(has_exif & (photo_pool.split == "train")), all_faces.subset(all_faces.split == "train"),
-            photo_pool.subset(has_exif & (photo_pool.split != "train")), all_faces.subset(all_faces.split == "select"),
+            photo_pool.subset(has_exif & (photo_pool.split == "train") & use_exif),
+            all_faces.subset((all_faces.split == "train") & use_manip),
+            photo_pool.subset(has_exif & (photo_pool.split != "train") & use_exif),
+            all_faces.subset((all_faces.split == "select") & use_manip),
             progress=progress,
         )
         extractor = trainer.extractor

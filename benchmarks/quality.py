@@ -1,0 +1,53 @@
+"""Quality benchmark: `facecheck evaluate` on ../shared/data/dev, as distributed, format-matched and perturbed.
+
+Prints one line per condition, generator and metric; writes the full report to --out.
+
+    python benchmarks/quality.py [--model DIR] [--out reports/dev] [--perturb jpeg75,resize0.5,blur1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEV = REPO.parent / "shared" / "data" / "dev"
+METRICS = ("auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
+    parser.add_argument("--dev", default=str(DEV), help="development set folder (real/<source>/, fake/<generator>/)")
+    parser.add_argument("--out", default=None, help="report folder (metrics.json, scores.csv, plots)")
+    parser.add_argument("--matched", default="both", choices=("no", "yes", "both"))
+    parser.add_argument("--perturb", default="jpeg75,resize0.5,blur1")
+    args = parser.parse_args()
+    dev = Path(args.dev)
+    if not (dev / "real").is_dir() or not (dev / "fake").is_dir():
+        print(f"error: {dev}: no real/ and fake/ folders", file=sys.stderr)
+        return 2
+
+    from facecheck import __version__
+    from facecheck.evaluate import conditions_for, evaluate, write_report
+    from facecheck.weights import load_model
+
+    model = load_model(args.model)
+    fakes = {p.name: p for p in sorted((dev / "fake").iterdir()) if p.is_dir()}
+    conditions = conditions_for(args.matched, args.perturb)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    metrics, rows = evaluate([dev / "real"], fakes, model, conditions=conditions, log=log)
+    if args.out:
+        write_report(args.out, metrics, rows, threshold=model.threshold)
+    print(f"# facecheck {__version__}, model {model.path} ({model.manifest.get('created')}), dev {dev}")
+    for cond, m in metrics.items():
+        for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
+            for k in METRICS:
+                print(f"{cond:<28} {gen:<9} {k:<18} {g[k]:.4f}")
+        print(f"{cond:<28} counts    {m['counts']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

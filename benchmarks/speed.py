@@ -1,0 +1,134 @@
+"""Speed benchmark: end-to-end scan throughput, start-up time, peak memory, training throughput.
+
+Prints figures; asserts nothing. Targets (issue 5): >= 10 one-face 2 MP photos/s on 2 cores,
+peak RSS < 1.5 GB, first result within 2 s of start.
+
+    python benchmarks/speed.py [--model DIR] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = {"0.3MP": (640, 480), "2MP": (1632, 1224), "12MP": (4000, 3000)}
+FACES = (0, 1, 5)
+
+
+def make_photos(folder: Path, n_per_case: int = 6) -> dict[str, list[Path]]:
+    """Synthetic photos: a textured background with 0, 1 or 5 pasted copies of the example face."""
+    face = Image.open(REPO / "examples" / "astronaut.jpg").crop((140, 30, 310, 220))
+    rng = np.random.default_rng(0)
+    cases: dict[str, list[Path]] = {}
+    for size_name, (w, h) in SIZES.items():
+        for n_faces in FACES:
+            key = f"{size_name}/{n_faces}face"
+            cases[key] = []
+            for i in range(n_per_case):
+                grad = np.linspace(60, 190, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3), np.float32)
+                bg = np.clip(grad + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+                img = Image.fromarray(bg)
+                side = max(120, min(w, h) // 4)
+                for k in range(n_faces):
+                    f = face.resize((side, int(side * 190 / 170)))
+                    x = int((k % 3) * (w - side) / 2.2 + rng.integers(0, max(1, side // 8)))
+                    y = int((k // 3) * (h - side) / 1.6 + rng.integers(0, max(1, side // 8)))
+                    img.paste(f, (min(x, w - side), min(y, h - f.height)))
+                path = folder / f"{size_name}_{n_faces}_{i}.jpg"
+                img.save(path, quality=90)
+                cases[key].append(path)
+    return cases
+
+
+def bench_scan(cases: dict[str, list[Path]], model, repeat: int) -> None:
+    from facecheck import scan_paths
+
+    print(f"{'case':<14}{'photos/s':>10}{'faces/s':>10}{'faces found':>13}")
+    for key, files in cases.items():
+        best, faces = 0.0, 0
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            results = list(scan_paths(files, model))
+            dt = time.perf_counter() - t0
+            faces = sum(len(r.faces) for r in results)
+            best = max(best, len(files) / dt)
+        print(f"{key:<14}{best:>10.1f}{best * faces / len(files):>10.1f}{faces:>13}")
+
+
+def bench_startup(photo: Path, model_dir: str | None) -> None:
+    cmd = [sys.executable, "-c", "from facecheck.cli import run; run()", "scan", str(photo), "--csv", "-q"]
+    if model_dir:
+        cmd += ["--model", model_dir]
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc.stdout.readline()  # header
+        proc.stdout.readline()  # first result row
+        times.append(time.perf_counter() - t0)
+        proc.communicate()
+    print(f"start-up to first result (one 2 MP photo, new process): best {min(times):.2f} s, median {np.median(times):.2f} s")
+
+
+def bench_rss(folder: Path, model_dir: str | None) -> None:
+    cmd = [sys.executable, "-c", "from facecheck.cli import run; run()", "scan", str(folder), "--csv", "-q"]
+    if model_dir:
+        cmd += ["--model", model_dir]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"peak RSS scanning all {len(list(folder.iterdir()))} benchmark photos (incl. 12 MP): {max(peak, before) / 1024:.0f} MB")
+
+
+def bench_training(model_dir: str | None) -> None:
+    from facecheck.train.loop import Trainer, TrainSettings
+
+    with tempfile.TemporaryDirectory() as work:
+        trainer = Trainer(TrainSettings(), Path(work))
+        rng = np.random.default_rng(0)
+        n = trainer.s.batch_size
+        size = trainer.s.input_size
+        images = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+        exif = rng.normal(size=(n, 4)).astype(np.float32)
+        exif[n // 2 :] = np.nan
+        labels = np.r_[-np.ones(n // 2), rng.integers(0, 2, n - n // 2)].astype(np.float32)
+        trainer._step(images, exif, labels, 1e-3)
+        best = 0.0
+        for _ in range(5):
+            t0 = time.perf_counter()
+            trainer._step(images, exif, labels, 1e-3)
+            best = max(best, n / (time.perf_counter() - t0))
+    print(f"training step (batch {n}, {size} px, AdamW): {best:.1f} samples/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    from facecheck.weights import load_model
+
+    model = load_model(args.model)
+    print(f"facecheck speed benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, model {model.path}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cases = make_photos(folder)
+        bench_scan(cases, model, args.repeat)
+        bench_startup(cases["2MP/1face"][0], args.model)
+        bench_rss(folder, args.model)
+    bench_training(args.model)
+
+
+if __name__ == "__main__":
+    main()
