@@ -25,11 +25,15 @@ _OPTIONAL_VALUE_FLAGS = ("--csv", "--json")
 
 
 def _fill_optional_values(args: list[str]) -> list[str]:
-    """Give `--csv`/`--json` the value "-" (stdout) when no FILE follows them."""
+    """Give scan's `--csv`/`--json` the value "-" (stdout) when no FILE follows them."""
+    if "scan" not in args:
+        return args
     out = []
+    start = args.index("scan")
+    end = args.index("--") if "--" in args[start:] else len(args)
     for i, arg in enumerate(args):
         out.append(arg)
-        if arg in _OPTIONAL_VALUE_FLAGS:
+        if start < i < end and arg in _OPTIONAL_VALUE_FLAGS:
             nxt = args[i + 1] if i + 1 < len(args) else None
             if nxt is None or (nxt.startswith("-") and nxt != "-"):
                 out.append("-")
@@ -51,7 +55,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -142,6 +146,9 @@ def scan(
             raise
         raise _fail(str(exc)) from None
 
+    if hasattr(sys.stdout, "reconfigure"):
+        # A file name that is not valid UTF-8 is printed back as its own bytes, never a crash.
+        sys.stdout.reconfigure(errors="surrogateescape")
     table_mode = csv_out is None and json_out is None and sys.stdout.isatty()
     stdout_csv = csv_out == "-" or (csv_out is None and json_out is None and not table_mode)
     results, n_failed = [], 0
@@ -158,8 +165,13 @@ def scan(
     except KeyboardInterrupt:
         err.print("interrupted: no output file was written", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
+        if debug:
+            raise
+        raise _fail(f"internal error ({type(exc).__name__}: {exc}); no output file was written; rerun with --debug",
+                    EXIT_FILE_FAILED) from None
     if table_mode:
-        report.render_table(results, Console(highlight=False))
+        report.render_table(results, Console(highlight=False, emoji=False))
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
@@ -208,7 +220,7 @@ def _progress(results, total: int, quiet: bool):
             bar.advance(task)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def info(
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -91,22 +92,31 @@ class FeatureExtractor:
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, device: str = "cpu") -> "FeatureExtractor":
-        """Rebuild from `config` and load weights with `weights_only=True` (no code runs)."""
-        if config.get("architecture") != "FaceNet":
-            raise WeightsError(f"{path}: unknown architecture {config.get('architecture')!r}")
+        """Rebuild from `config` and load weights with `weights_only=True` (no code runs).
+
+        Raises ConfigError for an unusable `device` (checked before any weights are read).
+        """
+        resolve_device(device)
+        if not isinstance(config, dict) or config.get("architecture") != "FaceNet":
+            architecture = config.get("architecture") if isinstance(config, dict) else None
+            raise WeightsError(f"{path}: unknown architecture {architecture!r}")
         try:
             network = FaceNet(**config["network"])
+            # weights_only: a pickle that would build other objects (or run code) is refused.
             state = torch.load(path, map_location="cpu", weights_only=True)
             network.load_state_dict(state)
-        except (KeyError, TypeError, RuntimeError, ValueError, OSError) as exc:
-            raise WeightsError(f"{path}: cannot load extractor weights ({str(exc).splitlines()[0]})") from None
-        return cls(
-            network,
-            input_size=config["input_size"],
-            mean=tuple(config["mean"]),
-            std=tuple(config["std"]),
-            device=device,
-        )
+            return cls(
+                network,
+                input_size=config["input_size"],
+                mean=tuple(config["mean"]),
+                std=tuple(config["std"]),
+                device=device,
+            )
+        except pickle.UnpicklingError:
+            raise WeightsError(f"{path}: not a plain tensor file (refused to unpickle it); the bundle is unsafe") from None
+        except (KeyError, TypeError, RuntimeError, ValueError, OSError, EOFError) as exc:
+            reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise WeightsError(f"{path}: cannot load extractor weights ({reason})") from None
 
 
 def extract_features(crops: np.ndarray, extractor: FeatureExtractor) -> np.ndarray:

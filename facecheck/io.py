@@ -32,10 +32,28 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
             if entry.is_dir(follow_symlinks=False):
                 if recursive:
                     yield from _walk(Path(entry.path), recursive)
-            elif entry.is_file() or entry.is_symlink():
+            elif entry.is_symlink() or entry.is_file():  # a looping link raises in is_file()
                 yield Path(entry.path)
         except OSError:
             continue
+
+
+def _glob(pattern: str, recursive: bool) -> list[str]:
+    """Expand a glob; with `recursive`, `**` spans folders but never enters symlinked ones.
+
+    glob.glob follows symlinked folders under `**`, so a link loop multiplies paths without
+    end; pathlib's `**` does not follow them. Hidden names stay unmatched, as with glob.glob.
+    """
+    if not (recursive and "**" in pattern):
+        return sorted(glob.glob(pattern))
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    base = Path(*parts[:first]) if first else Path(".")
+    matches = []
+    for match in base.glob(str(Path(*parts[first:]))):
+        if not any(part.startswith(".") for part in match.relative_to(base).parts):
+            matches.append(str(match))
+    return sorted(matches)
 
 
 def find_images(
@@ -55,7 +73,8 @@ def find_images(
 
     def add(p: Path, explicit: bool) -> None:
         if explicit or p.suffix.lower() in exts:
-            found.setdefault(os.path.normpath(str(p)), p)
+            # Keyed by absolute path, so `a.jpg` and `/abs/a.jpg` count once.
+            found.setdefault(os.path.abspath(p), p)
 
     for raw in paths:
         p = Path(raw)
@@ -65,7 +84,7 @@ def find_images(
         elif p.exists() or p.is_symlink():
             add(p, explicit=True)
         elif _GLOB_CHARS & set(str(raw)):
-            matches = sorted(glob.glob(str(raw), recursive=recursive))
+            matches = _glob(str(raw), recursive)
             if not matches:
                 raise ConfigError(f"{raw}: no file matches this pattern")
             for m in matches:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,6 @@ class FaceScorer:
             scorer.gmm_ = gmm
             scorer.threshold_ = params["threshold"]
             scorer.false_alarm_ = params["false_alarm"]
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise WeightsError(f"{path}: not a valid face-scorer file ({exc})") from None
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            raise WeightsError(f"{path}: not a valid face-scorer file ({str(exc) or type(exc).__name__})") from None
         return scorer

@@ -7,7 +7,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -110,9 +110,12 @@ class JsonWriter:
 def atomic_output(path: str | os.PathLike) -> Iterator[IO[str]]:
     """Open a temporary file beside `path`, renamed over it only if the block completes."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    # Not mkstemp: its 0600 mode would become the output's; os.open applies the umask.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+        # surrogateescape: a file name that is not valid UTF-8 is written back as its own bytes.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
             yield stream
         os.replace(tmp, path)
     except BaseException:

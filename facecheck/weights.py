@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -30,13 +31,14 @@ class NoShippedModelError(WeightsError):
 
 
 def shipped_dir() -> Path:
-    """Folder of the bundle installed with the package (the repo's top-level weights/)."""
-    try:
-        from importlib.resources import files
+    """Folder of the bundle installed with the package (the repo's top-level weights/).
 
-        return Path(str(files("facecheck.weights")))
-    except (ModuleNotFoundError, TypeError):
-        return Path(__file__).resolve().parent.parent / "weights"
+    A wheel installs that folder as facecheck/shipped_model/ (see pyproject.toml); a checkout or an
+    editable install keeps it at the top of the repository.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "shipped_model"
+    return installed if installed.is_dir() else here.parent / "weights"
 
 
 def locate(model: str | os.PathLike | None = None) -> Path:
@@ -135,7 +137,9 @@ def save_bundle(
     if scorer.threshold_ is None:
         raise WeightsError("the scorer must be calibrated (threshold set) before it is saved")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # Not mkdtemp: its 0700 mode would become the bundle's, unreadable to other users.
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    tmp.mkdir()
     try:
         extractor.save(tmp / EXTRACTOR_FILE)
         scorer.save(tmp / SCORER_FILE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +74,8 @@ def tiny_model(tiny_model_dir):
 
 def write_image(path: Path, size=(48, 32), mode="RGB", fmt=None, **save_kwargs) -> Path:
     """Write a small random image in `mode` and return its path."""
-    rng = np.random.default_rng(abs(hash(str(path))) % 2**32)
+    # Seeded by the file name (crc32: hash() changes between runs, tmp_path too).
+    rng = np.random.default_rng(zlib.crc32(os.fsencode(Path(path).name)))
     w, h = size
     if mode in ("I;16",):
         img = Image.fromarray(rng.integers(0, 65535, (h, w), dtype=np.uint16))
@@ -107,7 +110,6 @@ def make_broken_files(folder: Path) -> list[Path]:
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims width x height pixels but carries almost no data."""
     import struct
-    import zlib
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))

@@ -1,0 +1,340 @@
+"""The CLI through Typer's CliRunner: exit codes, stdout (data only) and stderr (errors) apart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import _png_header, make_broken_files, write_image
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from facecheck import __version__, weights
+from facecheck.cli import app
+from facecheck.report import COLUMNS
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    # Exit codes must come from typer.Exit / usage errors, never from an uncaught exception.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def parse_csv(text: str) -> list[dict]:
+    reader = csv.reader(io.StringIO(text))
+    assert tuple(next(reader)) == COLUMNS
+    rows = list(reader)
+    assert all(len(r) == len(COLUMNS) for r in rows)
+    return [dict(zip(COLUMNS, r)) for r in rows]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+@pytest.fixture
+def photo(tmp_path, astronaut_path) -> Path:
+    return Path(shutil.copy(astronaut_path, tmp_path / "astronaut.jpg"))
+
+
+@pytest.fixture(autouse=True)
+def no_env_model(monkeypatch):
+    monkeypatch.delenv(weights.ENV_VAR, raising=False)
+
+
+# --- output formats ---------------------------------------------------------------------------------
+
+
+def test_csv_to_stdout_is_data_only(photo, tiny_model_dir, tiny_model):
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--csv")
+    assert result.exit_code == 0, result.stderr
+    rows = parse_csv(result.stdout)  # every stdout line is CSV: header + rows
+    assert result.stdout.count("\n") == len(rows) + 1
+    assert {r["source_file"] for r in rows} == {str(photo)}
+    assert rows[0]["verdict"] == "real" and rows[0]["face_index"] == "0"
+    assert float(rows[0]["threshold"]) == tiny_model.threshold
+    assert float(rows[0]["margin"]) == float(rows[0]["loglik"]) - tiny_model.threshold
+    assert "1 file(s) scanned, 0 failed" in result.stderr
+    assert "scanned" not in result.stdout
+
+
+def test_csv_is_the_default_when_stdout_is_not_a_terminal(photo, tiny_model_dir):
+    plain = invoke("scan", photo, "--model", tiny_model_dir, "-q")
+    assert plain.exit_code == 0
+    assert plain.stdout == invoke("scan", photo, "--model", tiny_model_dir, "-q", "--csv").stdout
+    assert plain.stderr == ""  # -q: no summary either
+
+
+def test_json_to_stdout_parses(photo, tiny_model_dir):
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--json", "-q")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data and all(tuple(d) == COLUMNS for d in data)
+    assert data[0]["source_file"] == str(photo) and data[0]["error"] is None
+    assert isinstance(data[0]["loglik"], float) and isinstance(data[0]["top"], int)
+
+
+def test_csv_to_a_file_leaves_stdout_empty(photo, tiny_model_dir, tmp_path):
+    out = tmp_path / "results.csv"
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--csv", out)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert {r["source_file"] for r in parse_csv(out.read_text())} == {str(photo)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["astronaut.jpg", "results.csv"]  # no .part
+
+
+def test_json_file_and_csv_stdout_together(photo, tiny_model_dir, tmp_path):
+    out = tmp_path / "results.json"
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--json", out, "--csv", "-", "-q")
+    assert result.exit_code == 0
+    csv_rows = parse_csv(result.stdout)
+    json_rows = json.loads(out.read_text())
+    assert [r["loglik"] for r in csv_rows] == [repr(r["loglik"]) for r in json_rows]
+
+
+def test_formula_file_name_is_escaped_in_csv(tmp_path, astronaut_path, tiny_model_dir, monkeypatch):
+    shutil.copy(astronaut_path, tmp_path / "=cmd.jpg")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("scan", "=cmd.jpg", "--model", tiny_model_dir, "--csv", "-q")
+    assert result.exit_code == 0
+    assert {r["source_file"] for r in parse_csv(result.stdout)} == {"'=cmd.jpg"}
+    assert json.loads(invoke("scan", "=cmd.jpg", "--model", tiny_model_dir, "--json", "-q").stdout)[0][
+        "source_file"] == "=cmd.jpg"  # JSON is not a spreadsheet: the name stays as it is
+
+
+def test_non_utf8_file_name_is_written_to_a_csv_file_as_its_bytes(tmp_path, tiny_model_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(Path(os.fsdecode(bytes(folder) + b"/caf\xe9.png")), size=(64, 48))  # a Latin-1 name
+    out = tmp_path / "out.csv"
+    result = invoke("scan", folder, "--model", tiny_model_dir, "--csv", out, "-q")
+    assert result.exit_code == 0
+    assert b"/caf\xe9.png,,,,,,," in out.read_bytes()
+
+
+def test_non_utf8_file_name_on_stdout(tmp_path, tiny_model_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(Path(os.fsdecode(bytes(folder) + b"/caf\xe9.png")), size=(64, 48))
+    result = invoke("scan", folder, "--model", tiny_model_dir, "--csv", "-q")
+    assert result.exit_code == 0
+    assert len(parse_csv(result.stdout)) == 1
+
+
+def test_error_line_keeps_the_file_name_verbatim(tmp_path, tiny_model_dir):
+    broken = tmp_path / "a:smile:.jpg"
+    broken.write_text("not an image")
+    result = invoke("scan", broken, "--model", tiny_model_dir, "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {broken}: ")
+
+
+def test_ext_filters_folders(tmp_path, tiny_model_dir):
+    write_image(tmp_path / "a.JPG", size=(64, 48), fmt="JPEG")
+    write_image(tmp_path / "b.png", size=(64, 48))
+    result = invoke("scan", tmp_path, "--model", tiny_model_dir, "--ext", "jpg", "--csv", "-q")
+    assert result.exit_code == 0
+    assert [Path(r["source_file"]).name for r in parse_csv(result.stdout)] == ["a.JPG"]
+
+
+# --- errors and exit codes -----------------------------------------------------------------------------
+
+
+def test_unreadable_file_is_one_stderr_line_and_exit_1(tmp_path, tiny_model_dir):
+    folder = tmp_path / "in"
+    broken = make_broken_files(folder)
+    write_image(folder / "ok.png", size=(64, 48))
+    result = invoke("scan", folder, "--model", tiny_model_dir, "--csv", "-q")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(broken) and lines == error_lines(result.stderr)
+    for path in broken:
+        assert sum(line.startswith(f"error: {path}: ") for line in lines) == 1
+    rows = parse_csv(result.stdout)
+    assert sorted(r["verdict"] for r in rows) == ["error"] * 4 + ["no_face"]
+
+
+def test_batch_of_200_files_with_20_broken(tmp_path, astronaut_path, tiny_model_dir):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    good_jpg = write_image(tmp_path / "seed.jpg", size=(64, 64), fmt="JPEG").read_bytes()
+    for i in range(5):  # 20 broken: zero-byte, truncated, text, bomb
+        (folder / f"zero_{i}.jpg").write_bytes(b"")
+        (folder / f"trunc_{i}.jpg").write_bytes(good_jpg[: len(good_jpg) // 2])
+        (folder / f"text_{i}.png").write_text("not an image\n")
+        (folder / f"bomb_{i}.png").write_bytes(_png_header(50_000, 50_000))
+    for i in range(3):
+        shutil.copy(astronaut_path, folder / f"face_{i}.jpg")
+    formats = [("png", "PNG", "RGB"), ("jpg", "JPEG", "RGB"), ("bmp", "BMP", "RGB"), ("gif", "GIF", "P"),
+               ("tiff", "TIFF", "RGB"), ("webp", "WEBP", "RGB"), ("png", "PNG", "L")]
+    for i in range(177):
+        ext, fmt, mode = formats[i % len(formats)]
+        write_image(folder / f"img_{i:03d}.{ext}", size=(40 + i % 17, 32 + i % 11), mode=mode, fmt=fmt)
+    assert len(list(folder.iterdir())) == 200
+
+    result = invoke("scan", folder, "--model", tiny_model_dir, "-q", "--csv")
+    assert result.exit_code == 1
+    rows = parse_csv(result.stdout)
+    by_file: dict[str, set] = {}
+    for r in rows:
+        by_file.setdefault(r["source_file"], set()).add(r["verdict"])
+    assert len(by_file) == 200
+    errors = [f for f, v in by_file.items() if v == {"error"}]
+    assert len(errors) == 20
+    assert sorted(Path(f).name.split("_")[0] for f in errors) == ["bomb"] * 5 + ["text"] * 5 + ["trunc"] * 5 + [
+        "zero"] * 5
+    results = {f: v for f, v in by_file.items() if "error" not in v}
+    assert len(results) == 180
+    assert all(v == {"no_face"} or v <= {"real", "ai-generated"} for v in results.values())
+    assert sorted(Path(f).name for f, v in results.items() if v != {"no_face"}) == [f"face_{i}.jpg" for i in range(3)]
+    assert len(error_lines(result.stderr)) == 20 == len(result.stderr.splitlines())
+    assert [r["source_file"] for r in rows] == sorted(r["source_file"] for r in rows)
+
+
+def test_all_good_folder_exits_0(tmp_path, tiny_model_dir):
+    for i in range(3):
+        write_image(tmp_path / f"img_{i}.png", size=(64, 48))
+    result = invoke("scan", tmp_path, "--model", tiny_model_dir, "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert [r["verdict"] for r in parse_csv(result.stdout)] == ["no_face"] * 3
+
+
+def test_missing_path_exits_2(tmp_path, tiny_model_dir):
+    result = invoke("scan", tmp_path / "missing.jpg", "--model", tiny_model_dir)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"error: {tmp_path / 'missing.jpg'}: no such file or folder\n"
+
+
+def test_no_shipped_model_and_no_model_option_exits_2(photo, tmp_path, monkeypatch):
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    monkeypatch.setattr(weights, "shipped_dir", lambda: empty)
+    result = invoke("scan", photo)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: no trained model ships") and "--model" in result.stderr
+
+
+def test_damaged_model_exits_2(photo, tiny_model_dir, tmp_path):
+    bundle = Path(shutil.copytree(tiny_model_dir, tmp_path / "bundle"))
+    (bundle / weights.SCORER_FILE).write_bytes(b"damaged")
+    result = invoke("scan", photo, "--model", bundle)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "sha256" in result.stderr
+
+
+def _snapshot(path: Path):
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_csv_over_a_scanned_image_is_refused(photo, tiny_model_dir):
+    before = _snapshot(photo)
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--csv", photo)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "never overwrites inputs" in result.stderr
+    assert _snapshot(photo) == before
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--json"])
+def test_output_with_an_image_extension_is_refused(photo, tiny_model_dir, tmp_path, flag):
+    other = write_image(tmp_path / "other.jpg", fmt="JPEG")
+    before = _snapshot(other)
+    for target in (other, tmp_path / "new.png"):
+        result = invoke("scan", photo, "--model", tiny_model_dir, flag, target)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert "looks like an image" in result.stderr
+    assert _snapshot(other) == before
+    assert not (tmp_path / "new.png").exists()
+
+
+@pytest.mark.parametrize("args", [["--csv", "-", "--json", "-"], ["--csv", "--json"], ["--json", "--csv"]])
+def test_csv_and_json_both_on_stdout_exits_2(photo, tiny_model_dir, args):
+    result = invoke("scan", photo, "--model", tiny_model_dir, *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "cannot both write to stdout" in result.stderr
+
+
+def test_output_in_a_missing_folder_exits_2(photo, tiny_model_dir, tmp_path):
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--csv", tmp_path / "nowhere" / "out.csv")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_cuda_without_gpu_exits_2(photo, tiny_model_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a CUDA GPU")
+    result = invoke("scan", photo, "--model", tiny_model_dir, "--device", "cuda")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: device 'cuda'") and len(result.stderr.splitlines()) == 1
+
+
+def test_bad_option_exits_2(photo):
+    result = invoke("scan", photo, "--no-such-option")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+# --- info, help, version -----------------------------------------------------------------------------------
+
+
+def test_info_prints_the_threshold(tiny_model_dir, tiny_model):
+    result = invoke("info", "--model", tiny_model_dir)
+    assert result.exit_code == 0
+    assert f"threshold:     {tiny_model.threshold!r}" in result.stdout
+    assert str(tiny_model_dir) in result.stdout and result.stderr == ""
+
+
+def test_info_json_prints_the_manifest(tiny_model_dir, tiny_model):
+    result = invoke("info", "--model", tiny_model_dir, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["threshold"] == tiny_model.threshold
+
+
+def test_info_without_a_model_exits_2(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "shipped_dir", lambda: tmp_path)
+    result = invoke("info")
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.startswith("error: ")
+
+
+COMMANDS = sorted(get_command(app).commands)
+
+
+@pytest.mark.parametrize(
+    "command",
+    COMMANDS,
+)
+def test_every_command_documents_its_exit_codes(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert all(s in text for s in ("Exit codes: 0 every file", "1 at least one file", "2 usage error"))
+
+
+def test_top_level_help_documents_exit_codes_and_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Exit codes: 0" in text and "2 usage error" in text
+    assert {"scan", "info"} <= set(COMMANDS)
+    assert all(c in result.stdout for c in COMMANDS)
+
+
+def test_scan_help_lists_the_columns():
+    text = " ".join(invoke("scan", "--help").stdout.split())
+    assert ", ".join(COLUMNS) in text
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"facecheck {__version__}\n" and result.stderr == ""

@@ -1,0 +1,270 @@
+"""Model bundles: locate, sha256 verification, loading without pickle, atomic save."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facecheck import weights
+from facecheck.errors import ConfigError, WeightsError
+from facecheck.weights import (
+    ENV_VAR,
+    EXTRACTOR_FILE,
+    MANIFEST,
+    SCORER_FILE,
+    NoShippedModelError,
+    load_model,
+    locate,
+    read_manifest,
+    save_bundle,
+    sha256_file,
+)
+
+
+@pytest.fixture
+def bundle(tiny_model_dir, tmp_path) -> Path:
+    """A private copy of the tiny bundle, free to damage."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "bundle"))
+
+
+def _rehash(bundle: Path) -> None:
+    """Make the manifest vouch for the files as they are now (a tamperer who also edits it)."""
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"] = {name: sha256_file(bundle / name) for name in manifest["files"]}
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _flip_byte(path: Path, where: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[where] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+class _CreatesMarker:
+    """Unpickling this calls open(marker, "w"): a file appears if the pickle is ever executed."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+# --- round trip ---------------------------------------------------------------------------------
+
+
+def test_bundle_round_trip(tiny_model_dir, tiny_model):
+    manifest = read_manifest(tiny_model_dir)
+    assert manifest["format"] == weights.BUNDLE_FORMAT
+    assert set(manifest["files"]) == {EXTRACTOR_FILE, SCORER_FILE}
+    assert manifest["threshold"] == tiny_model.threshold == tiny_model.scorer.threshold_
+    assert tiny_model.crop_scale == 1.3
+    assert tiny_model.extractor.input_size == 64 and tiny_model.extractor.network.embed_dim == 16
+    crops = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    again = load_model(tiny_model_dir)
+    feats = tiny_model.extractor.transform(crops)
+    assert np.array_equal(again.extractor.transform(crops), feats)
+    assert np.array_equal(again.scorer.score_samples(feats), tiny_model.scorer.score_samples(feats))
+
+
+def test_bundle_folder_follows_the_umask(tiny_model_dir):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(tiny_model_dir.stat().st_mode) == 0o777 & ~umask
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [EXTRACTOR_FILE, SCORER_FILE])
+def test_one_flipped_byte_fails_the_sha256_check(bundle, name):
+    _flip_byte(bundle / name, (bundle / name).stat().st_size // 2)
+    with pytest.raises(WeightsError, match="sha256") as info:
+        load_model(bundle)
+    assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", [EXTRACTOR_FILE, SCORER_FILE])
+def test_truncated_file_is_refused(bundle, name):
+    data = (bundle / name).read_bytes()
+    (bundle / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="sha256"):
+        load_model(bundle)
+    _rehash(bundle)  # even when the manifest agrees, a truncated file does not load
+    with pytest.raises(WeightsError, match=name):
+        load_model(bundle)
+
+
+def test_missing_manifest_is_refused(bundle):
+    (bundle / MANIFEST).unlink()
+    with pytest.raises(WeightsError, match=MANIFEST):
+        load_model(bundle)
+
+
+def test_missing_or_escaping_file_is_refused(bundle):
+    (bundle / SCORER_FILE).unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        load_model(bundle)
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"]["../outside.txt"] = "0" * 64
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError):
+        read_manifest(bundle)
+
+
+@pytest.mark.parametrize("text", ["not json", '{"format": "other/1"}', "[]"])
+def test_bad_manifest_is_refused(bundle, text):
+    (bundle / MANIFEST).write_text(text)
+    with pytest.raises(WeightsError):
+        load_model(bundle)
+
+
+def test_cuda_without_gpu_fails_at_load(tiny_model_dir):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a CUDA GPU")
+    with pytest.raises(ConfigError, match="cuda"):
+        load_model(tiny_model_dir, device="cuda")
+
+
+# --- no pickle is ever run ----------------------------------------------------------------------------
+
+
+def test_marker_payload_is_live(tmp_path):
+    """The payload used below really runs code when unpickled (so its absence later means something)."""
+    marker = tmp_path / "ran.txt"
+    pickle.loads(pickle.dumps(_CreatesMarker(marker))).close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_pickle_is_never_executed(bundle, tmp_path, writer):
+    marker = tmp_path / "pwned.txt"
+    payload = {"stem.0.weight": _CreatesMarker(marker)}
+    if writer == "torch.save":
+        torch.save(payload, bundle / EXTRACTOR_FILE)
+    else:
+        with open(bundle / EXTRACTOR_FILE, "wb") as f:
+            pickle.dump(payload, f, protocol=2)
+    _rehash(bundle)  # the manifest vouches for the file: only the loader stands in the way
+    read_manifest(bundle)
+    with pytest.raises(WeightsError, match=EXTRACTOR_FILE):
+        load_model(bundle)
+    assert not marker.exists()
+
+
+def test_scorer_with_pickled_arrays_is_refused(bundle, tmp_path):
+    with np.load(bundle / SCORER_FILE) as data:
+        arrays = {k: data[k] for k in data.files}
+    marker = tmp_path / "pwned.txt"
+    arrays["weights"] = np.array([_CreatesMarker(marker)], dtype=object)
+    with open(bundle / SCORER_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    _rehash(bundle)
+    with pytest.raises(WeightsError, match=SCORER_FILE):
+        load_model(bundle)
+    assert not marker.exists()
+
+
+# --- save_bundle ---------------------------------------------------------------------------------
+
+
+def test_save_bundle_refuses_an_existing_folder_without_force(tiny_model, tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(WeightsError, match="force"):
+        save_bundle(out, tiny_model.extractor, tiny_model.scorer)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_save_bundle_force_replaces_and_leaves_no_temporary_folders(tiny_model, tmp_path):
+    out = tmp_path / "model"
+    save_bundle(out, tiny_model.extractor, tiny_model.scorer, training={"run": 1})
+    (out / "stale.txt").write_text("from the old bundle")
+    save_bundle(out, tiny_model.extractor, tiny_model.scorer, training={"run": 2}, force=True)
+    assert sorted(p.name for p in out.iterdir()) == [EXTRACTOR_FILE, MANIFEST, SCORER_FILE]
+    assert read_manifest(out)["training"] == {"run": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert load_model(out).threshold == tiny_model.threshold
+
+
+def test_failed_save_leaves_the_old_bundle_and_no_temporary_folders(tiny_model, tmp_path):
+    out = tmp_path / "model"
+    save_bundle(out, tiny_model.extractor, tiny_model.scorer, training={"run": 1})
+    with pytest.raises(FileNotFoundError):
+        save_bundle(out, tiny_model.extractor, tiny_model.scorer, extra_files={"CARD.md": tmp_path / "nope.md"},
+                    force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert read_manifest(out)["training"] == {"run": 1}
+
+
+def test_save_bundle_copies_extra_files_under_the_manifest(tiny_model, tmp_path):
+    card = tmp_path / "card.md"
+    card.write_text("# model card\n")
+    out = save_bundle(tmp_path / "model", tiny_model.extractor, tiny_model.scorer, extra_files={"MODEL_CARD.md": card})
+    assert (out / "MODEL_CARD.md").read_text() == "# model card\n"
+    assert read_manifest(out)["files"]["MODEL_CARD.md"] == sha256_file(card)
+
+
+def test_save_bundle_needs_a_calibrated_scorer(tiny_model, tmp_path):
+    from facecheck.likelihood import FaceScorer
+
+    uncalibrated = FaceScorer(2, n_dims=4).fit(np.random.default_rng(0).normal(size=(50, 16)))
+    with pytest.raises(WeightsError, match="calibrated"):
+        save_bundle(tmp_path / "model", tiny_model.extractor, uncalibrated)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- locate -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+def test_locate_explicit_path(tiny_model_dir, tmp_path, no_env):
+    assert locate(tiny_model_dir) == tiny_model_dir
+    assert locate(str(tiny_model_dir)) == tiny_model_dir
+    with pytest.raises(WeightsError, match="not a facecheck model bundle"):
+        locate(tmp_path)
+
+
+def test_locate_uses_the_environment_variable(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(tiny_model_dir))
+    monkeypatch.setattr(weights, "shipped_dir", lambda: tmp_path)
+    assert locate() == tiny_model_dir
+    assert load_model().threshold == load_model(tiny_model_dir).threshold
+    other = Path(shutil.copytree(tiny_model_dir, tmp_path / "other"))
+    assert locate(other) == other  # an explicit path wins over the variable
+
+
+def test_locate_without_a_shipped_model(tmp_path, monkeypatch, no_env):
+    monkeypatch.setattr(weights, "shipped_dir", lambda: tmp_path)
+    with pytest.raises(NoShippedModelError, match="--model"):
+        locate()
+    with pytest.raises(WeightsError):
+        load_model()
+
+
+def test_locate_finds_the_shipped_model(tiny_model_dir, monkeypatch, no_env):
+    monkeypatch.setattr(weights, "shipped_dir", lambda: tiny_model_dir)
+    assert locate() == tiny_model_dir
+
+
+def test_shipped_dir_in_a_checkout_and_in_an_installed_wheel(tmp_path, monkeypatch):
+    package = tmp_path / "site-packages" / "facecheck"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(weights, "__file__", str(package / "weights.py"))
+    assert weights.shipped_dir() == tmp_path / "site-packages" / "weights"  # checkout: repo/weights
+    (package / "shipped_model").mkdir()  # a wheel installs weights/ as facecheck/shipped_model/
+    assert weights.shipped_dir() == package / "shipped_model"
