@@ -125,7 +125,10 @@ def scan(
 
     Verdict: real (loglik >= threshold), ai-generated (below), no_face, or error.
     Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, verdict,
-    detector_confidence, error.
+    detector_confidence, error, metadata.
+    metadata is what the file's own tags say, apart from the verdict: declared-ai, generator-metadata,
+    camera, edited or stripped (--json adds the evidence as metadata_evidence). Tags are easily
+    stripped or forged: they never change a verdict.
     """
     from . import report
     from .api import scan_paths
@@ -258,10 +261,10 @@ def train(
     faces: Optional[list[Path]] = typer.Option(None, "--faces", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's extractor (fine-tuning)."),
     gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the extractor (--init, else the shipped model); only refit and recalibrate the GMM."),
-    epochs: int = typer.Option(12, "--epochs", min=0, help="Training epochs (one epoch = one pass over the training faces; 0 = untrained extractor, a baseline)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=4, help="Samples per step (half EXIF crops, half faces)."),
+    epochs: int = typer.Option(6, "--epochs", min=0, help="Training epochs (one epoch = one pass over the training faces; 0 = untrained extractor, a baseline)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=4, help="Images per step: half EXIF crops, half faces (each face original and manipulated)."),
     input_size: int = typer.Option(128, "--input-size", min=32, help="Crop side in pixels (ignored with --init/--gmm-only)."),
-    lr: float = typer.Option(2e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
     false_alarm: float = typer.Option(0.05, "--false-alarm", help="Share of held-out real faces the threshold may flag."),
     seed: int = typer.Option(0, "--seed", help="Random seed (data order, manipulations, initialisation)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),

@@ -19,7 +19,7 @@ from ..features import FeatureExtractor, resolve_device
 from ..network import FaceNet
 from .data import Pool
 from .exif_ranking import manipulation_loss, pairwise_accuracy, ranking_loss_per_tag
-from .manipulate import random_sample
+from .manipulate import MANIPULATIONS, manipulate, random_sample
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -28,9 +28,9 @@ CHECKPOINT = "checkpoint.pt"
 class TrainSettings:
     """Hyper-parameters of the pretext training (stored in the checkpoint and the bundle)."""
 
-    epochs: int = 12
+    epochs: int = 6
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     manipulation_weight: float = 1.0
     warmup_steps: int = 100
@@ -57,21 +57,34 @@ def _landmarks(pool: Pool, i: int) -> np.ndarray | None:
     return None if np.isnan(marks).any() else marks
 
 
+def _manipulated(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """One manipulation drawn uniformly (the landmark-free warp when landmarks are missing)."""
+    kind = MANIPULATIONS[int(rng.integers(len(MANIPULATIONS)))] if landmarks is not None else "warp"
+    return manipulate(image, landmarks, kind, rng)
+
+
 def _batch(exif_pool: Pool, face_pool: Pool, exif_idx: np.ndarray, face_idx: np.ndarray, seed: tuple[int, ...]):
-    """Assemble one batch: EXIF samples as they are, face samples original or manipulated, random flips."""
+    """Assemble one batch: EXIF samples as they are; each face twice, original and manipulated.
+
+    Seeing both versions of a face side by side makes the manipulation the only difference the
+    head can use; with independent samples the subtle manipulations were not learned at all on
+    a CPU budget (see CHANGELOG 0.1.0). Half the face samples are still originals.
+    """
+    flip_rng = np.random.default_rng([*seed, 10_000])
     images, exif, labels = [], [], []
     for i in exif_idx:
-        images.append(exif_pool.crops[i])
+        images.append(exif_pool.crops[i][:, ::-1] if flip_rng.random() < 0.5 else exif_pool.crops[i])
         exif.append(exif_pool.exif[i])
         labels.append(-1.0)
     for k, i in enumerate(face_idx):
         rng = np.random.default_rng([*seed, k])
-        image, label, _ = random_sample(face_pool.crops[i], _landmarks(face_pool, i), rng)
-        images.append(image)
-        exif.append(np.full(4, np.nan, np.float32))
-        labels.append(float(label))
-    flip_rng = np.random.default_rng([*seed, 10_000])
-    images = [im[:, ::-1] if flip_rng.random() < 0.5 else im for im in images]
+        original = face_pool.crops[i]
+        pair = (original, _manipulated(original, _landmarks(face_pool, i), rng))
+        flip = flip_rng.random() < 0.5
+        for label, image in enumerate(pair):
+            images.append(image[:, ::-1] if flip else image)
+            exif.append(np.full(4, np.nan, np.float32))
+            labels.append(float(label))
     return np.stack(images), np.stack(exif).astype(np.float32), np.array(labels, np.float32)
 
 
@@ -143,7 +156,8 @@ class Trainer:
         if n_exif == 0 and n_face == 0:
             raise TrainingDataError("nothing to train on: no photo with EXIF and no face was found")
         exif_per = half if n_face else self.s.batch_size
-        face_per = (self.s.batch_size - exif_per) if n_exif else self.s.batch_size
+        # Each face fills two slots (original and manipulated), so a batch draws half as many faces.
+        face_per = max(1, ((self.s.batch_size - exif_per) if n_exif else self.s.batch_size) // 2)
         if n_exif == 0:
             exif_per = 0
         steps = max(1, math.ceil(n_face / face_per) if n_face else math.ceil(n_exif / exif_per))
