@@ -15,6 +15,7 @@ from .detect import Face, detect_faces
 from .errors import FacecheckError
 from .features import extract_features
 from .io import find_images, load_image
+from .metadata import Metadata, read_metadata
 from .verdict import ERROR, NO_FACE, decide
 from .weights import Model, load_model
 
@@ -34,12 +35,16 @@ class FaceScore:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """One input's result: its faces, or a `no_face` / `error` status."""
+    """One input's result: its faces, or a `no_face` / `error` status, and what its metadata says.
+
+    `metadata` is a separate witness (None for arrays): it never changes a loglik or a verdict.
+    """
 
     source_file: str
     faces: tuple[FaceScore, ...] = ()
     error: str | None = None
     threshold: float | None = None
+    metadata: Metadata | None = None
 
     @property
     def status(self) -> str:
@@ -52,21 +57,31 @@ class _Prepared:
     faces: tuple[Face, ...] = ()
     crops: np.ndarray | None = None
     error: str | None = None
+    metadata: Metadata | None = None
 
 
 def _prepare(source: str | os.PathLike | np.ndarray, size: int, scale: float, config: Config) -> _Prepared:
-    """Decode (if a path), detect and crop; an unreadable file becomes an error record."""
+    """Read metadata and decode (if a path), detect and crop; an unreadable file becomes an error record."""
+    metadata = None if isinstance(source, np.ndarray) else _metadata(source)
     try:
         image = source if isinstance(source, np.ndarray) else load_image(source, max_pixels=config.max_pixels)
         faces = detect_faces(
             image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face
         )
         crops = np.stack([crop_face(image, f.box, size=size, scale=scale) for f in faces]) if faces else None
-        return _Prepared(tuple(faces), crops)
+        return _Prepared(tuple(faces), crops, metadata=metadata)
     except FacecheckError as exc:
-        return _Prepared(error=str(exc))
+        return _Prepared(error=str(exc), metadata=metadata)
     except Exception as exc:  # a batch tool reports any per-file failure and goes on
-        return _Prepared(error=f"{_name(source)}: unexpected failure ({type(exc).__name__}: {exc})")
+        return _Prepared(error=f"{_name(source)}: unexpected failure ({type(exc).__name__}: {exc})", metadata=metadata)
+
+
+def _metadata(path: str | os.PathLike) -> Metadata | None:
+    """The file's metadata; None rather than an error row should the reader itself fail."""
+    try:
+        return read_metadata(path)
+    except Exception:  # read_metadata does not raise; metadata must never cost a readable image its result
+        return None
 
 
 def _name(source: str | os.PathLike | np.ndarray) -> str:
@@ -83,7 +98,7 @@ def _score_batch(sources: list, prepared: list[_Prepared], model: Model) -> list
     results = []
     for source, prep in zip(sources, prepared):
         if prep.error:
-            results.append(ScanResult(_name(source), error=prep.error, threshold=threshold))
+            results.append(ScanResult(_name(source), error=prep.error, threshold=threshold, metadata=prep.metadata))
             continue
         faces = []
         for i, face in enumerate(prep.faces):
@@ -91,7 +106,7 @@ def _score_batch(sources: list, prepared: list[_Prepared], model: Model) -> list
             faces.append(
                 FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, decide(ll, threshold))
             )
-        results.append(ScanResult(_name(source), tuple(faces), threshold=threshold))
+        results.append(ScanResult(_name(source), tuple(faces), threshold=threshold, metadata=prep.metadata))
     return results
 
 

@@ -251,7 +251,24 @@ def info(
     card = path / "MODEL_CARD.md"
     if card.is_file():
         lines.append(f"model card:    {card}")
+        summary = _card_summary(card.read_text(encoding="utf-8", errors="replace"))
+        if summary:
+            lines += ["", summary]
     print("\n".join(lines))
+
+
+def _card_summary(card: str) -> str:
+    """The text under the model card's `## Summary` heading."""
+    out, inside = [], False
+    for line in card.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line[3:].strip().lower() == "summary"
+            continue
+        if inside:
+            out.append(line)
+    return "\n".join(out).strip()
 
 
 @app.command(epilog=EXIT_CODES_HELP)

@@ -86,10 +86,10 @@ def read_exposure_tags(path: str | Path) -> ExposureTags:
                 tags = {}
     except OSError as exc:
         raise ImageReadError(f"cannot open {path}: {exc.strerror or exc}") from exc
-    return _tags_from_exifread(tags if isinstance(tags, dict) else {})
+    return exposure_from_tags(tags if isinstance(tags, dict) else {})
 
 
-def _tags_from_exifread(tags: dict[str, Any]) -> ExposureTags:
+def exposure_from_tags(tags: dict[str, Any]) -> ExposureTags:
     """Pick, convert and range-check the four tags from exifread's dict."""
     iso = _first_number(tags, "EXIF ISOSpeedRatings")
     if _checked("iso", iso) is None:

@@ -27,13 +27,17 @@ COLUMNS = (
     "verdict",
     "detector_confidence",
     "error",
+    "metadata",
 )
+# JSON rows carry the metadata evidence too (a nested object; CSV and the table get only the summary word).
+JSON_KEYS = COLUMNS + ("metadata_evidence",)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def rows(result: ScanResult) -> list[dict]:
     """Flatten a ScanResult into rows keyed by COLUMNS: one per face, or one no_face/error row."""
     empty = {c: None for c in COLUMNS}
+    empty["metadata"] = (result.metadata.summary or None) if result.metadata else None
     if not result.faces:
         return [{**empty, "source_file": result.source_file, "threshold": result.threshold,
                  "verdict": result.status, "error": result.error}]
@@ -89,7 +93,7 @@ def _json_value(value):
 
 
 class JsonWriter:
-    """Collect rows and write one JSON array of objects (keys = COLUMNS) at the end."""
+    """Collect rows and write one JSON array of objects (keys = JSON_KEYS) at the end."""
 
     def __init__(self, stream: IO[str]):
         self._stream = stream
@@ -97,7 +101,9 @@ class JsonWriter:
 
     def write(self, result: ScanResult) -> None:
         """Add the rows of one result."""
-        self._rows.extend({k: _json_value(v) for k, v in row.items()} for row in rows(result))
+        evidence = result.metadata.evidence if result.metadata else None
+        self._rows.extend({**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence}
+                          for row in rows(result))
 
     def close(self) -> None:
         """Write the array."""
@@ -133,9 +139,11 @@ def render_table(results: Iterable[ScanResult], console) -> None:
 
     table = Table(show_lines=False)
     for name, justify in (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"),
-                          ("loglik", "right"), ("margin", "right"), ("verdict", "left")):
+                          ("loglik", "right"), ("margin", "right"), ("verdict", "left"), ("metadata", "left")):
         table.add_column(name, justify=justify)
     style = {"real": "green", "ai-generated": "bold red", "no_face": "dim", "error": "yellow"}
+    # The metadata column is a separate witness: its own colours, never the verdict's.
+    meta_style = {"declared-ai": "magenta", "generator-metadata": "magenta", "camera": "cyan", "stripped": "dim"}
     for result in results:
         for row in rows(result):
             verdict = row["verdict"]
@@ -147,6 +155,7 @@ def render_table(results: Iterable[ScanResult], console) -> None:
                 "" if row["loglik"] is None else f"{row['loglik']:.1f}",
                 "" if row["margin"] is None else f"{row['margin']:+.1f}",
                 Text(verdict, style=style.get(verdict, "")),
+                Text(row["metadata"] or "", style=meta_style.get(row["metadata"], "")),
             )
     console.print(table)
 

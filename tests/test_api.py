@@ -17,6 +17,7 @@ from facecheck.config import Config
 from facecheck.crop import crop_face
 from facecheck.detect import detect_faces
 from facecheck.io import load_image
+from facecheck.metadata import Metadata
 from facecheck.verdict import AI_GENERATED, REAL, decide
 from facecheck.weights import ENV_VAR
 
@@ -74,6 +75,34 @@ def test_scan_image_locates_the_model_itself(astronaut_path, tiny_model_dir, tin
     assert scan_image(astronaut_path).faces == scan_image(astronaut_path, tiny_model).faces
 
 
+def test_metadata_is_read_for_paths_and_never_touches_the_verdict(astronaut_path, tiny_model, tmp_path):
+    from PIL import PngImagePlugin
+
+    assert scan_image(load_image(astronaut_path), tiny_model).metadata is None  # an array has no file
+    image = Image.open(astronaut_path)
+    image.save(tmp_path / "plain.png")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a face\nSteps: 20, Sampler: Euler a, CFG scale: 7")
+    image.save(tmp_path / "generated.png", pnginfo=info)
+    plain = scan_image(tmp_path / "plain.png", tiny_model)
+    generated = scan_image(tmp_path / "generated.png", tiny_model)
+    assert isinstance(plain.metadata, Metadata) and plain.metadata.summary == "stripped"
+    assert generated.metadata.summary == "generator-metadata"
+    assert generated.faces == plain.faces  # metadata is a separate witness
+
+
+def test_a_metadata_failure_never_becomes_an_error_row(astronaut_path, tiny_model, monkeypatch):
+    import facecheck.api
+
+    def boom(path):
+        raise MemoryError("hostile metadata")
+
+    monkeypatch.setattr(facecheck.api, "read_metadata", boom)
+    result = scan_image(astronaut_path, tiny_model)
+    assert result.status == "faces" and result.error is None and result.metadata is None
+    assert result.faces == scan_image(load_image(astronaut_path), tiny_model).faces
+
+
 def test_min_face_config_is_honoured(astronaut_path, tiny_model):
     assert scan_image(astronaut_path, tiny_model, config=Config(min_face=200)).status == "no_face"
 
@@ -103,6 +132,7 @@ def test_scan_paths_yields_one_result_per_file_in_sorted_order(mixed_folder, tin
     for r in results:
         if r.error:
             assert r.source_file in r.error  # each error names its file
+        assert r.metadata.summary == "stripped"  # error rows too: their tags were read all the same
     # Errors before, between and after did not disturb the faces' scores.
     alone = scan_image(mixed_folder / "a_astronaut.jpg", tiny_model)
     for r in results:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from facecheck import __version__, weights
 from facecheck.cli import app
-from facecheck.report import COLUMNS
+from facecheck.report import COLUMNS, JSON_KEYS
 
 runner = CliRunner()
 
@@ -77,8 +77,9 @@ def test_json_to_stdout_parses(photo, tiny_model_dir):
     result = invoke("scan", photo, "--model", tiny_model_dir, "--json", "-q")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data and all(tuple(d) == COLUMNS for d in data)
+    assert data and all(tuple(d) == JSON_KEYS for d in data)
     assert data[0]["source_file"] == str(photo) and data[0]["error"] is None
+    assert data[0]["metadata"] == "stripped" and data[0]["metadata_evidence"]["camera"]["make"] is None
     assert isinstance(data[0]["loglik"], float) and isinstance(data[0]["top"], int)
 
 
@@ -98,6 +99,38 @@ def test_json_file_and_csv_stdout_together(photo, tiny_model_dir, tmp_path):
     csv_rows = parse_csv(result.stdout)
     json_rows = json.loads(out.read_text())
     assert [r["loglik"] for r in csv_rows] == [repr(r["loglik"]) for r in json_rows]
+
+
+def test_metadata_column_beside_an_unchanged_verdict(tmp_path, astronaut_path, tiny_model_dir):
+    from PIL import Image, PngImagePlugin
+
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:'
+           'DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+           "</rdf:RDF></x:xmpmeta>")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = Image.open(astronaut_path)
+    image.save(folder / "a_plain.png")
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    image.save(folder / "b_declared.png", pnginfo=info)
+    (folder / "c_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dtEXtSoftware\x00GIMP")  # no pixels
+    result = invoke("scan", folder, "--model", tiny_model_dir, "--csv", "-q")
+    assert result.exit_code == 1
+    by_file: dict[str, list] = {}
+    for row in parse_csv(result.stdout):
+        by_file.setdefault(Path(row["source_file"]).name, []).append(row)
+    assert {n: {r["metadata"] for r in rs} for n, rs in by_file.items()} == {
+        "a_plain.png": {"stripped"}, "b_declared.png": {"declared-ai"}, "c_broken.png": {"edited"}}
+    assert by_file["c_broken.png"][0]["verdict"] == "error"  # an error row still says what its tags say
+    strip = [{k: v for k, v in r.items() if k not in ("source_file", "metadata")} for r in by_file["a_plain.png"]]
+    assert strip == [{k: v for k, v in r.items() if k not in ("source_file", "metadata")}
+                     for r in by_file["b_declared.png"]]  # same loglik and verdict, whatever the tags say
+    data = json.loads(invoke("scan", folder / "b_declared.png", "--model", tiny_model_dir, "--json", "-q").stdout)
+    evidence = data[0]["metadata_evidence"]
+    assert evidence["basis"] == "XMP DigitalSourceType trainedAlgorithmicMedia"
+    assert evidence["provenance"]["digital_source_type"] == ["trainedAlgorithmicMedia"]
 
 
 def test_formula_file_name_is_escaped_in_csv(tmp_path, astronaut_path, tiny_model_dir, monkeypatch):
@@ -338,3 +371,14 @@ def test_version():
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout == f"facecheck {__version__}\n" and result.stderr == ""
+
+
+def test_info_prints_the_model_card_summary(tmp_path, tiny_model_dir):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_model_dir, bundle)
+    (bundle / "MODEL_CARD.md").write_text("# Card\n\nintro\n\n## Summary\n\nTrained on X.\nMean AUC 0.5.\n\n## Details\n\nmore\n")
+    result = invoke("info", "--model", bundle)
+    assert result.exit_code == 0
+    assert "Trained on X.\nMean AUC 0.5." in result.stdout and "more" not in result.stdout

@@ -19,7 +19,7 @@ from facecheck.exif import (
     PLAUSIBLE_RANGES,
     TAG_NAMES,
     ExposureTags,
-    _tags_from_exifread,
+    exposure_from_tags,
     parse_ratio,
     read_exposure_tags,
 )
@@ -165,7 +165,7 @@ def test_photographic_sensitivity_fallback_and_string_values() -> None:
         "EXIF FNumber": SimpleNamespace(values=[Ratio(5, 0)]),
         "EXIF FocalLength": SimpleNamespace(values=[]),
     }
-    assert _tags_from_exifread(tags) == ExposureTags(iso=800.0, exposure_s=pytest.approx(1 / 60))
+    assert exposure_from_tags(tags) == ExposureTags(iso=800.0, exposure_s=pytest.approx(1 / 60))
 
 
 @pytest.mark.parametrize(

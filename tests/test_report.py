@@ -1,4 +1,4 @@
-"""Rows, CSV (formula escaping, exact numbers), JSON (nulls) and atomic output files."""
+"""Rows, CSV (formula escaping, exact numbers), JSON (nulls, metadata evidence) and atomic output files."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 from rich.console import Console
 
 from facecheck.api import FaceScore, ScanResult
-from facecheck.report import COLUMNS, CsvWriter, JsonWriter, atomic_output, format_csv, render_table, rows
+from facecheck.metadata import Metadata
+from facecheck.report import COLUMNS, JSON_KEYS, CsvWriter, JsonWriter, atomic_output, format_csv, render_table, rows
 
 THRESHOLD = -16.477768797106265
+CAMERA = Metadata("camera", {"basis": "EXIF Canon EOS R5 with iso", "camera": {"make": "Canon", "iso": 400.0}})
 FACE = ScanResult(
     "photos/a.jpg",
     (
@@ -24,9 +26,11 @@ FACE = ScanResult(
                   -311.47388841435964 - THRESHOLD, "ai-generated"),
     ),
     threshold=THRESHOLD,
+    metadata=CAMERA,
 )
 NO_FACE = ScanResult("photos/b.png", threshold=THRESHOLD)
-ERROR = ScanResult("photos/c.jpg", error="photos/c.jpg: not an image file facecheck can read", threshold=THRESHOLD)
+ERROR = ScanResult("photos/c.jpg", error="photos/c.jpg: not an image file facecheck can read", threshold=THRESHOLD,
+                   metadata=Metadata("stripped", {"basis": "no camera, provenance, generator or software metadata"}))
 
 
 def _parse_csv(text: str) -> list[dict]:
@@ -37,7 +41,8 @@ def _parse_csv(text: str) -> list[dict]:
 
 def test_columns_are_the_documented_ones():
     assert COLUMNS == ("source_file", "face_index", "top", "right", "bottom", "left", "loglik", "threshold",
-                       "margin", "verdict", "detector_confidence", "error")
+                       "margin", "verdict", "detector_confidence", "error", "metadata")
+    assert JSON_KEYS == COLUMNS + ("metadata_evidence",)
 
 
 def test_rows_of_a_result_with_faces():
@@ -46,9 +51,9 @@ def test_rows_of_a_result_with_faces():
     assert out[0] == {
         "source_file": "photos/a.jpg", "face_index": 0, "top": 76, "right": 266, "bottom": 167, "left": 175,
         "loglik": -8.824041440787626, "threshold": THRESHOLD, "margin": -8.824041440787626 - THRESHOLD,
-        "verdict": "real", "detector_confidence": 1.2080276646150465, "error": None,
+        "verdict": "real", "detector_confidence": 1.2080276646150465, "error": None, "metadata": "camera",
     }
-    assert out[1]["face_index"] == 1 and out[1]["verdict"] == "ai-generated"
+    assert out[1]["face_index"] == 1 and out[1]["verdict"] == "ai-generated" and out[1]["metadata"] == "camera"
 
 
 def test_rows_of_no_face_and_error_results():
@@ -59,6 +64,14 @@ def test_rows_of_no_face_and_error_results():
     (error,) = rows(ERROR)
     assert error["verdict"] == "error" and error["error"] == ERROR.error
     assert error["loglik"] is None and error["face_index"] is None
+    assert error["metadata"] == "stripped"  # an unreadable image can still say what its tags say
+
+
+def test_unreadable_metadata_is_an_empty_cell():
+    (row,) = rows(ScanResult("x.jpg", error="x.jpg: cannot open", metadata=Metadata("", {"problems": ["cannot open"]})))
+    assert row["metadata"] is None
+    csv_row = format_csv([ScanResult("x.jpg", error="x.jpg: cannot open")]).splitlines()[1]
+    assert csv_row.endswith(",x.jpg: cannot open,")  # the last cell, metadata, is empty
 
 
 def test_csv_header_and_rows():
@@ -67,6 +80,8 @@ def test_csv_header_and_rows():
     assert [r["verdict"] for r in parsed] == ["real", "ai-generated", "no_face", "error"]
     assert parsed[2]["loglik"] == "" and parsed[2]["face_index"] == ""
     assert parsed[3]["error"] == ERROR.error
+    assert [r["metadata"] for r in parsed] == ["camera", "camera", "", "stripped"]  # the word only, no evidence
+    assert "EXIF Canon" not in format_csv([FACE])
     assert format_csv([]) == ",".join(COLUMNS) + "\n"
 
 
@@ -113,7 +128,10 @@ def test_json_uses_the_same_keys_and_null_for_missing():
     assert buf.getvalue() == ""  # one array, written at close
     writer.close()
     data = json.loads(buf.getvalue())
-    assert len(data) == 5 and all(tuple(d) == COLUMNS for d in data)
+    assert len(data) == 5 and all(tuple(d) == JSON_KEYS for d in data)
+    assert [d["metadata"] for d in data] == ["camera", "camera", None, "stripped", None]
+    assert data[0]["metadata_evidence"] == data[1]["metadata_evidence"] == CAMERA.evidence
+    assert data[2]["metadata_evidence"] is None and data[3]["metadata_evidence"]["basis"].startswith("no camera")
     assert data[0]["loglik"] == -8.824041440787626 and data[0]["margin"] == FACE.faces[0].margin
     assert data[2]["loglik"] is None and data[2]["face_index"] is None and data[2]["verdict"] == "no_face"
     assert data[3]["error"] == ERROR.error and data[3]["verdict"] == "error"
@@ -163,7 +181,7 @@ def test_render_table_shows_every_row():
     render_table([FACE, NO_FACE, ERROR], console)
     text = console.file.getvalue()
     for expected in ("photos/a.jpg", "photos/b.png", "photos/c.jpg", "real", "ai-generated", "no_face", "error",
-                     "76,266,167,175", "-8.8", "+7.7"):
+                     "76,266,167,175", "-8.8", "+7.7", "metadata", "camera", "stripped"):
         assert expected in text
 
 
