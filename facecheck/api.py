@@ -133,6 +133,18 @@ def scan_paths(
     faces of `config.batch_files` files go through the CNN as one batch.
     """
     files = find_images(paths, recursive=recursive, extensions=extensions)
+    yield from scan_files(files, model, config=config)
+
+
+def scan_files(
+    files: Iterable[str | os.PathLike], model: Model | None = None, *, config: Config = Config()
+) -> Iterator[ScanResult]:
+    """Scan these files exactly as listed (no folder or glob expansion), one ScanResult each, in order.
+
+    For lists made by find_images: expanding them again would walk a listed symlink to a folder
+    instead of reporting it, and drop or add rows.
+    """
+    files = list(files)
     model = model or load_model(device=config.device)
     size, scale = model.extractor.input_size, model.crop_scale
     with Parallel(n_jobs=config.n_jobs, prefer="threads") as parallel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -76,8 +77,11 @@ def main(
     """facecheck: AI-generated faces as anomalies under a model of camera photographs."""
     import logging
 
+    from .io import use_large_pillow_blocks
+
     # exifread logs every malformed tag; facecheck reports per-file problems itself.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    use_large_pillow_blocks()  # freed image memory goes back to the OS (RSS stays bounded)
 
 
 def _split_ext(ext: Optional[list[str]]) -> Optional[list[str]]:
@@ -93,8 +97,9 @@ def _check_output(target: Optional[str], inputs: list[Path], flag: str) -> Optio
     out = Path(target)
     if out.is_dir():
         raise ConfigError(f"{flag} {target}: is a folder; give a file name")
-    resolved = out.resolve()
-    if any(resolved == p.resolve() for p in inputs):
+    # os.path.realpath, not Path.resolve(): resolve() raises on a symlink loop among the inputs.
+    resolved = os.path.realpath(out)
+    if any(resolved == os.path.realpath(p) for p in inputs):
         raise ConfigError(f"{flag} {target}: is one of the scanned files; facecheck never overwrites inputs")
     from .config import IMAGE_EXTENSIONS
 
@@ -131,7 +136,7 @@ def scan(
     stripped or forged: they never change a verdict.
     """
     from . import report
-    from .api import scan_paths
+    from .api import scan_files
     from .io import find_images
     from .weights import load_model
 
@@ -157,10 +162,11 @@ def scan(
     results, n_failed = [], 0
     try:
         with _outputs(csv_out, json_out, stdout_csv, json_out == "-") as writers:
-            for result in _progress(scan_paths(files, loaded, config=config), len(files), quiet):
+            for result in _progress(scan_files(files, loaded, config=config), len(files), quiet):
                 if result.error:
                     n_failed += 1
-                    err.print(f"error: {result.error}", markup=False)
+                    # Escaped: a crafted file name must not drive the terminal (escape sequences, fake lines).
+                    err.print(f"error: {report.printable(result.error)}", markup=False)
                 for w in writers:
                     w.write(result)
                 if table_mode:

@@ -12,6 +12,7 @@ import exifread
 import numpy as np
 
 from facecheck.errors import ImageReadError
+from facecheck.io import open_regular
 
 TAG_NAMES = ("iso", "fnumber", "exposure_s", "focal_mm")
 
@@ -79,7 +80,7 @@ def read_exposure_tags(path: str | Path) -> ExposureTags:
     Raises `ImageReadError` only when the file cannot be opened.
     """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # refuses a FIFO (would block) or a device (never ends)
             try:
                 tags = exifread.process_file(handle, details=False)
             except Exception:  # exifread raises arbitrary errors on malformed or hostile files

@@ -114,7 +114,8 @@ class FeatureExtractor:
             )
         except pickle.UnpicklingError:
             raise WeightsError(f"{path}: not a plain tensor file (refused to unpickle it); the bundle is unsafe") from None
-        except (KeyError, TypeError, RuntimeError, ValueError, OSError, EOFError) as exc:
+        # MemoryError / RecursionError: a crafted file (or network config) can claim any size or nesting.
+        except (KeyError, TypeError, RuntimeError, ValueError, OSError, EOFError, MemoryError, RecursionError) as exc:
             reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise WeightsError(f"{path}: cannot load extractor weights ({reason})") from None
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import stat
+import threading
 import warnings
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,11 +24,14 @@ def _norm_ext(ext: str) -> str:
     return "." + ext.lower().lstrip(".")
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
-    """Yield the files of `folder` (and below when recursive), never following symlinked folders."""
+def _walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
+    """Yield (path, explicit) for the files of `folder` (and below when recursive), never following
+    symlinked folders. A folder that cannot be listed is yielded itself, as explicit: it then gets an
+    error row instead of its files vanishing from the results unnoticed."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
+        yield folder, True
         return
     for entry in entries:
         try:
@@ -33,7 +39,7 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
                 if recursive:
                     yield from _walk(Path(entry.path), recursive)
             elif entry.is_symlink() or entry.is_file():  # a looping link raises in is_file()
-                yield Path(entry.path)
+                yield Path(entry.path), False
         except OSError:
             continue
 
@@ -79,8 +85,8 @@ def find_images(
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in _walk(p, recursive):
-                add(f, explicit=False)
+            for f, explicit in _walk(p, recursive):
+                add(f, explicit)
         elif p.exists() or p.is_symlink():
             add(p, explicit=True)
         elif _GLOB_CHARS & set(str(raw)):
@@ -90,8 +96,8 @@ def find_images(
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    for f in _walk(mp, recursive):
-                        add(f, explicit=False)
+                    for f, explicit in _walk(mp, recursive):
+                        add(f, explicit)
                 else:
                     add(mp, explicit=False)
         else:
@@ -99,11 +105,66 @@ def find_images(
     return [found[k] for k in sorted(found)]
 
 
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a file for binary reading, refusing anything that is not a regular file (after symlinks).
+
+    A folder walk keeps symlinks, and one can point at a FIFO (opening it waits forever for a writer)
+    or a device (/dev/zero never ends): O_NONBLOCK makes the open return at once and fstat refuses
+    them before a byte is read. Raises ImageReadError for those; OSError as open() would.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageReadError(f"{path}: is a folder, not an image")
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else (
+                "a socket")
+            raise ImageReadError(f"{path}: is {kind}, not a regular file; refused")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Converted a band of rows at a time, so that a large image costs its decoded size plus the result,
+# not three or four full-size copies (a 120 Mpx PNG of a few hundred kB once took 2.4-3.8 GB).
+_BAND_PIXELS = 4_000_000
+# Decoding holds about 7 bytes a pixel at its peak: one large image at a time, whatever `--jobs` is.
+_LARGE_PIXELS = 16_000_000
+_large_decode = threading.Lock()
+
+
+def use_large_pillow_blocks() -> None:
+    """Have Pillow allocate image memory in blocks of up to 64 MB (process-wide: the CLI calls it).
+
+    glibc keeps a freed block under its 32 MB mmap ceiling in the thread's heap rather than giving
+    it back, so with two decoding threads the freed parts of large images (Pillow's default blocks
+    are 16 MB) stayed in RSS: 2.1 GB for near-limit images instead of 1.3 GB. Larger blocks are
+    mapped and unmapped directly; an image under 64 MB is still one block of its own size.
+    """
+    Image.core.set_block_size(64 * 1024 * 1024)
+
+
 def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
     """Convert any Pillow mode (CMYK, 16-bit, palette, alpha, grey, float) to (H, W, 3) uint8 RGB."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    width, height = img.size
+    top = None
+    if img.mode in _GREY_MODES:  # the full scale is the whole image's, not a band's
+        top = 65535.0 if img.mode.startswith("I;16") or max(img.getextrema()) > 255 else 255.0
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    if rows >= height:
+        return _convert_band(img, top)
+    out = np.empty((height, width, 3), np.uint8)
+    for y in range(0, height, rows):
+        out[y : y + rows] = _convert_band(img.crop((0, y, width, min(height, y + rows))), top)
+    return out
+
+
+def _convert_band(img: Image.Image, top: float | None) -> np.ndarray:
+    if top is not None:
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -111,7 +172,7 @@ def _to_uint8_rgb(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8).copy()
 
 
 def load_image(path: str | os.PathLike, *, max_pixels: int = 120_000_000) -> np.ndarray:
@@ -122,9 +183,20 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = 120_000_000) -> np.
     """
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        handle = open_regular(path)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error
+        raise ImageReadError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if os.fstat(handle.fileno()).st_size == 0:
+        handle.close()
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    try:
+        with handle, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(handle) as img:
                 width, height = img.size
                 if width <= 0 or height <= 0:
                     raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
@@ -134,24 +206,20 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = 120_000_000) -> np.
                         "(possible decompression bomb)"
                     )
                 img.seek(0)
-                img.load()
-                try:
-                    img = ImageOps.exif_transpose(img)
-                except Exception:  # a malformed orientation tag must not lose the pixels
-                    pass
-                arr = _to_uint8_rgb(img)
+                with _large_decode if width * height > _LARGE_PIXELS else contextlib.nullcontext():
+                    img.load()
+                    try:
+                        # In place: without it, an unrotated image is copied whole.
+                        ImageOps.exif_transpose(img, in_place=True)
+                    except Exception:  # a malformed orientation tag must not lose the pixels
+                        pass
+                    arr = _to_uint8_rgb(img)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused, possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file facecheck can read") from None
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a folder, not an image") from None
-    except PermissionError:
-        raise ImageReadError(f"{path}: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ImageReadError(f"{path}: cannot decode image ({reason})") from None

@@ -167,8 +167,11 @@ class FaceScorer:
             gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
             gmm.n_features_in_ = scorer.components_.shape[0]
             scorer.gmm_ = gmm
-            scorer.threshold_ = params["threshold"]
-            scorer.false_alarm_ = params["false_alarm"]
-        except (OSError, KeyError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            # Numbers or None, whatever the file says (a string here once failed only at scan time).
+            scorer.threshold_ = None if params["threshold"] is None else float(params["threshold"])
+            scorer.false_alarm_ = None if params["false_alarm"] is None else float(params["false_alarm"])
+        # MemoryError: an array header can claim any shape; RecursionError: deeply nested params JSON.
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile,
+                MemoryError, RecursionError) as exc:
             raise WeightsError(f"{path}: not a valid face-scorer file ({str(exc) or type(exc).__name__})") from None
         return scorer

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 import exifread
 
+from .errors import ImageReadError
 from .exif import exposure_from_tags
+from .io import open_regular
 
 HEAD_BYTES = 16 * 1024 * 1024  # never read more of a file than this
 XMP_MAX_BYTES = 1024 * 1024  # a bigger XMP packet is not parsed as XML, only searched by pattern
@@ -100,8 +102,10 @@ class _Found:
 def read_metadata(path: str | os.PathLike) -> Metadata:
     """Read what `path` says about its origin; never raises (an unopenable file gives summary "")."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # never a FIFO or device: reading those blocks or never ends
             head = handle.read(HEAD_BYTES)
+    except ImageReadError as exc:
+        return Metadata("", {"problems": [f"cannot open: {str(exc).rpartition(': ')[2]}"]})
     except (OSError, ValueError) as exc:
         return Metadata("", {"problems": [f"cannot open: {getattr(exc, 'strerror', None) or exc}"]})
     try:

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,9 @@ COLUMNS = (
 # JSON rows carry the metadata evidence too (a nested object; CSV and the table get only the summary word).
 JSON_KEYS = COLUMNS + ("metadata_evidence",)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a crafted file name must not send to a terminal: C0/C1 controls (escape sequences that move the
+# cursor, retitle the window or fake an extra line) and bidirectional overrides (that reverse the text shown).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def rows(result: ScanResult) -> list[dict]:
@@ -58,6 +62,11 @@ def rows(result: ScanResult) -> list[dict]:
     return out
 
 
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal: control and bidi-override characters written as \\xNN / \\uNNNN."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
 def _csv_cell(value) -> str:
     if value is None:
         return ""
@@ -73,13 +82,17 @@ class CsvWriter:
 
     def __init__(self, stream: IO[str]):
         self._writer = csv.writer(stream, lineterminator="\n")
+        # Python 3.11's writer leaves a field with a bare \r unquoted when the line ends in \n, and
+        # readers then split the row there (a file name can hold a \r): such rows are fully quoted.
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._stream = stream
         self._writer.writerow(COLUMNS)
 
     def write(self, result: ScanResult) -> None:
         """Append the rows of one result."""
         for row in rows(result):
-            self._writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+            cells = [_csv_cell(row[c]) for c in COLUMNS]
+            (self._quoted if any("\r" in c for c in cells) else self._writer).writerow(cells)
         self._stream.flush()
 
     def close(self) -> None:
@@ -149,7 +162,7 @@ def render_table(results: Iterable[ScanResult], console) -> None:
             verdict = row["verdict"]
             box = "" if row["top"] is None else f"{row['top']},{row['right']},{row['bottom']},{row['left']}"
             table.add_row(
-                Text(row["source_file"]),
+                Text(printable(row["source_file"])),
                 "" if row["face_index"] is None else str(row["face_index"]),
                 box,
                 "" if row["loglik"] is None else f"{row['loglik']:.1f}",

@@ -24,6 +24,7 @@ MANIFEST = "manifest.json"
 EXTRACTOR_FILE = "extractor.pt"
 SCORER_FILE = "scorer.npz"
 ENV_VAR = "FACECHECK_MODEL"
+MANIFEST_MAX_BYTES = 8 * 1024 * 1024
 
 
 class NoShippedModelError(WeightsError):
@@ -72,8 +73,11 @@ def read_manifest(path: str | os.PathLike) -> dict:
     """Read and check a bundle's manifest.json, then every listed file's sha256."""
     path = Path(path)
     try:
+        # Capped: a manifest is a few kB, and one of gigabytes would be read whole into memory.
+        if (path / MANIFEST).stat().st_size > MANIFEST_MAX_BYTES:
+            raise ValueError(f"over {MANIFEST_MAX_BYTES:,} bytes")
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past the limit
         raise WeightsError(f"{path / MANIFEST}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise WeightsError(f"{path}: not a {BUNDLE_FORMAT} bundle")
@@ -117,6 +121,17 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
     scorer = FaceScorer.load(path / SCORER_FILE)
     if scorer.threshold_ is None or not np.isfinite(scorer.threshold_):
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
+    # A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused
+    # here, rather than failing as an internal error at the first face of a scan.
+    try:
+        crop_scale = float(manifest["crop_scale"])
+        size = extractor.input_size
+        probe = scorer.score_samples(extractor.transform(np.zeros((1, size, size, 3), np.uint8)))
+        problem = None if 0 < crop_scale < 100 and np.shape(probe) == (1,) else f"crop_scale {crop_scale!r}"
+    except Exception as exc:  # any failure here means the same: not a usable bundle
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if problem:
+        raise WeightsError(f"{path}: the extractor, scorer and manifest do not fit together ({problem})")
     return Model(extractor=extractor, scorer=scorer, manifest=manifest, path=path)
 
 

@@ -45,6 +45,11 @@ def _variants(crop: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny bundle: small FaceNet, FaceScorer fitted and calibrated on variants of the astronaut's face."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+def build_tiny_bundle(out: Path) -> Path:
+    """Write the tiny test bundle to `out` through the real save path (also used by scripts/fuzz_nightly.py)."""
     from facecheck.crop import crop_face
     from facecheck.detect import detect_faces
     from facecheck.features import FeatureExtractor
@@ -60,7 +65,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     crops = _variants(crop_face(image, face.box, size=64), 120, np.random.default_rng(0))
     features = extractor.transform(crops)
     scorer = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80]).calibrate(features[80:], 0.05)
-    out = tmp_path_factory.mktemp("bundle") / "tiny"
     return save_bundle(out, extractor, scorer, training={"note": "test bundle: astronaut variants"})
 
 

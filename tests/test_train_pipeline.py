@@ -148,35 +148,115 @@ train([sys.argv[1]], sys.argv[2], settings=TrainSettings(epochs=3, checkpoint_mi
 """
 
 
-def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path):
-    script = _SCRIPT.format(tiny=repr(TINY))
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-    cache = str(tmp_path / "cache")
-    subprocess.run([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "a"), cache], check=True, env=env,
-                   capture_output=True)
+_ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
 
-    work = tmp_path / "b.work"
-    proc = subprocess.Popen([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+@pytest.fixture(scope="module")
+def uninterrupted_model(photo_folder, tmp_path_factory) -> Path:
+    """The bundle of a run of _SCRIPT that nothing interrupted: what every resumed run must reproduce."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    subprocess.run([sys.executable, "-c", _SCRIPT.format(tiny=repr(TINY)), str(photo_folder), str(folder / "a"),
+                    str(folder / "cache")], check=True, env=_ENV, capture_output=True)
+    return folder / "a"
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, work: Path, step: int) -> None:
+    """Return once the checkpoint in `work` is at `step` or later, with the training still running."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if (work / CHECKPOINT).exists():
-            state = torch.load(work / CHECKPOINT, weights_only=True)
-            if state["global_step"] >= 3:
-                break
+            try:
+                if torch.load(work / CHECKPOINT, weights_only=True)["global_step"] >= step:
+                    break
+            except (RuntimeError, EOFError, OSError):  # replaced while being read
+                pass
         time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be killed"
+    assert proc.poll() is None, "training finished before it could be interrupted"
+
+
+def _assert_same_extractor(a: Path, b: Path) -> None:
+    sa = torch.load(a / "extractor.pt", weights_only=True)
+    sb = torch.load(b / "extractor.pt", weights_only=True)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path, uninterrupted_model):
+    script = _SCRIPT.format(tiny=repr(TINY))
+    cache = str(tmp_path / "cache")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], env=_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_checkpoint(proc, tmp_path / "b.work", 3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "b").exists()
-    subprocess.run([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], check=True, env=env,
+    subprocess.run([sys.executable, "-c", script, str(photo_folder), str(tmp_path / "b"), cache], check=True, env=_ENV,
                    capture_output=True)
+    _assert_same_extractor(uninterrupted_model, tmp_path / "b")
 
-    a = torch.load(tmp_path / "a" / "extractor.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "extractor.pt", weights_only=True)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+
+# `facecheck train` itself, with the tiny network of TINY (the CLI has no options for widths and blocks).
+_CLI_SCRIPT = """
+import sys
+from functools import partial
+import facecheck.train.loop as loop
+loop.TrainSettings = partial(loop.TrainSettings, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16,
+                             warmup_steps=2)
+from facecheck.cli import run
+sys.argv = ["facecheck", "train", *sys.argv[1:]]
+run()
+"""
+
+
+def test_sigint_at_a_checkpoint_exits_130_and_resume_gives_the_same_model(photo_folder, tmp_path, uninterrupted_model):
+    args = [sys.executable, "-c", _CLI_SCRIPT, str(photo_folder), "--out", str(tmp_path / "c"), "--epochs", "3",
+            "--batch-size", str(TINY["batch_size"]), "--input-size", str(TINY["input_size"]),
+            "--checkpoint-minutes", "0", "-j", "1", "--resume", "-q"]
+    env = {**_ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_checkpoint(proc, tmp_path / "c.work", 3)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr.decode()
+    assert stderr.decode().strip().splitlines()[-1] == (
+        "interrupted: the last checkpoint is kept; rerun with --resume to continue")
+    assert stdout == b"" and not (tmp_path / "c").exists() and (tmp_path / "c.work" / CHECKPOINT).is_file()
+    done = subprocess.run([a for a in args if a != "-q"], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "resumed from" in done.stderr.decode()  # continued from the checkpoint, not started over
+    assert not (tmp_path / "c.work").exists()
+    _assert_same_extractor(uninterrupted_model, tmp_path / "c")
+
+
+def test_hostile_files_among_the_photos_are_skipped_and_counted(photo_folder, tmp_path):
+    from hostile import make_corpus, unlock
+
+    from facecheck.io import load_image
+    from facecheck.weights import load_model
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in photo_folder.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    entries = make_corpus(folder / "hostile", 60, seed=1)
+    try:
+        inputs = [folder / "hostile" / e.name for e in entries if e.is_input]
+        unreadable = 0
+        for path in inputs:
+            try:
+                load_image(path)
+            except Exception:
+                unreadable += 1
+        assert unreadable >= sum(e.expect == "error" for e in entries)
+        out = train([folder], tmp_path / "model", settings=TrainSettings(epochs=1, **TINY),
+                    cache_dir=tmp_path / "cache", n_jobs=2)
+        counts = load_model(out).manifest["training"]["photos"]
+        assert counts["files"] == 71 + len(inputs)
+        assert counts["unreadable"] == 1 + unreadable  # broken.jpg and the hostile files that cannot be read
+        assert counts["with_exif"] == 70 and counts["faces"] >= 70
+    finally:
+        unlock(folder / "hostile")
 
 
 def test_ablation_settings(photo_folder, tmp_path):

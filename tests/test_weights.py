@@ -173,6 +173,92 @@ def test_scorer_with_pickled_arrays_is_refused(bundle, tmp_path):
     assert not marker.exists()
 
 
+# --- hostile bundles: refused with a WeightsError, never an exception from below ---------------------
+
+
+def _scorer_arrays(bundle: Path) -> dict:
+    with np.load(bundle / SCORER_FILE) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _write_scorer(bundle: Path, arrays: dict) -> None:
+    with open(bundle / SCORER_FILE, "wb") as f:
+        np.savez(f, **arrays)
+    _rehash(bundle)
+
+
+def _huge_array_member(bundle: Path) -> None:
+    """A scorer.npz whose `means` header claims 10**11 float64 values (745 GiB), with 64 bytes of data."""
+    import io
+    import zipfile
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }".ljust(117) + "\n"
+    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\x00" * 64
+    buf = io.BytesIO()
+    np.savez(buf, **_scorer_arrays(bundle))
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(bundle / SCORER_FILE, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, member if name == "means.npy" else src.read(name))
+    _rehash(bundle)
+
+
+def _params(bundle: Path, **changes) -> None:
+    arrays = _scorer_arrays(bundle)
+    params = json.loads(str(arrays["params"]))
+    arrays["params"] = np.array(json.dumps({**params, **changes}))
+    _write_scorer(bundle, arrays)
+
+
+def _manifest(bundle: Path, change) -> None:
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    change(manifest)
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+HOSTILE_BUNDLES = {
+    "manifest nested 200,000 deep": lambda b: (b / MANIFEST).write_text("[" * 200_000),
+    "manifest of 9 MB": lambda b: (b / MANIFEST).write_text(" " * 9_000_000 + "{}"),
+    "scorer array claiming 745 GiB": _huge_array_member,
+    "scorer params nested 200,000 deep": lambda b: _write_scorer(
+        b, {**_scorer_arrays(b), "params": np.array("[" * 200_000)}),
+    "threshold as text": lambda b: _params(b, threshold="high"),
+    "threshold as a list": lambda b: _params(b, threshold=[1, 2]),
+    "scorer of other dimensions": lambda b: _write_scorer(
+        b, {**_scorer_arrays(b), "components": np.zeros((5, 8), np.float32), "mean": np.zeros(5, np.float32)}),
+    "crop_scale as text": lambda b: _manifest(b, lambda m: m.__setitem__("crop_scale", "wide")),
+    "no crop_scale": lambda b: _manifest(b, lambda m: m.pop("crop_scale")),
+    "input size of 10**6 px": lambda b: _manifest(b, lambda m: m["extractor"].__setitem__("input_size", 10**6)),
+    "network widths negative": lambda b: _manifest(
+        b, lambda m: m["extractor"]["network"].__setitem__("widths", [-8, 16, 16, 32])),
+    "network config as text": lambda b: _manifest(b, lambda m: m["extractor"].__setitem__("network", "FaceNet")),
+    "extractor state_dict of another network": lambda b: (
+        torch.save({"stem.0.weight": torch.zeros(3, 3)}, b / EXTRACTOR_FILE), _rehash(b)),
+    "files list naming the manifest itself": lambda b: _manifest(
+        b, lambda m: m["files"].__setitem__(MANIFEST, "0" * 64)),
+}
+
+
+@pytest.mark.parametrize("damage", HOSTILE_BUNDLES, ids=list(HOSTILE_BUNDLES))
+def test_hostile_bundle_is_refused_with_a_clear_message(bundle, damage):
+    HOSTILE_BUNDLES[damage](bundle)
+    with pytest.raises(WeightsError) as info:
+        load_model(bundle)
+    assert str(bundle) in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("damage", ["manifest nested 200,000 deep", "scorer array claiming 745 GiB",
+                                    "threshold as text", "scorer of other dimensions"])
+def test_hostile_bundle_through_the_cli_is_one_line_and_exit_2(bundle, damage, astronaut_path):
+    from typer.testing import CliRunner
+
+    from facecheck.cli import app
+
+    HOSTILE_BUNDLES[damage](bundle)
+    result = CliRunner().invoke(app, ["scan", str(astronaut_path), "--model", str(bundle)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
+
+
 # --- save_bundle ---------------------------------------------------------------------------------
 
 

@@ -75,7 +75,8 @@ def prescan(
                 cache = loaded["records"]
         except (OSError, ValueError, KeyError, AttributeError):
             cache = {}
-    keys = [str(f.resolve()) for f in files]
+    # os.path.realpath, not Path.resolve(): resolve() raises on a symlink loop in the photo folder.
+    keys = [os.path.realpath(f) for f in files]
     todo = []
     for f, key in zip(files, keys):
         hit = cache.get(key)
