@@ -158,10 +158,11 @@ def scan(
         # A file name that is not valid UTF-8 is printed back as its own bytes, never a crash.
         sys.stdout.reconfigure(errors="surrogateescape")
     table_mode = csv_out is None and json_out is None and sys.stdout.isatty()
-    stdout_csv = csv_out == "-" or (csv_out is None and json_out is None and not table_mode)
+    if csv_out is None and json_out is None and not table_mode:
+        csv_out = "-"  # piped: CSV
     results, n_failed = [], 0
     try:
-        with _outputs(csv_out, json_out, stdout_csv, json_out == "-") as writers:
+        with report.open_writers(csv_out, json_out, sys.stdout) as writers:
             for result in _progress(scan_files(files, loaded, config=config), len(files), quiet):
                 if result.error:
                     n_failed += 1
@@ -184,35 +185,6 @@ def scan(
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
-
-
-class _outputs:
-    """Open the requested writers; files are renamed into place only when the scan completes."""
-
-    def __init__(self, csv_file: Optional[str], json_file: Optional[str], stdout_csv: bool, stdout_json: bool):
-        from contextlib import ExitStack
-
-        from . import report
-
-        self._stack, self._report = ExitStack(), report
-        self._plan = [(report.CsvWriter, csv_file, stdout_csv), (report.JsonWriter, json_file, stdout_json)]
-
-    def __enter__(self) -> list:
-        writers = []
-        for cls, target, to_stdout in self._plan:
-            if to_stdout:
-                writers.append(cls(sys.stdout))
-            elif target not in (None, "-"):
-                writers.append(cls(self._stack.enter_context(self._report.atomic_output(target))))
-        self._writers = writers
-        return writers
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            for w in self._writers:
-                w.close()
-        self._stack.__exit__(exc_type, exc, tb)
-        return False
 
 
 def _progress(results, total: int, quiet: bool):
@@ -252,7 +224,7 @@ def info(
         f"extractor:     {ex.get('architecture')} {ex.get('network')} at {ex.get('input_size')} px, crop x{manifest.get('crop_scale')}",
         f"gmm:           {manifest.get('gmm')}",
         f"threshold:     {manifest.get('threshold')} (false-alarm rate {manifest.get('false_alarm')} on held-out real faces)",
-        f"training:      {json.dumps(manifest.get('training', {}))}",
+        *_training_lines(manifest.get("training", {})),
     ]
     card = path / "MODEL_CARD.md"
     if card.is_file():
@@ -261,6 +233,27 @@ def info(
         if summary:
             lines += ["", summary]
     print("\n".join(lines))
+
+
+def _training_lines(t: dict) -> list[str]:
+    """A readable summary of a manifest's training record (whatever parts it has)."""
+    if not isinstance(t, dict) or not t:
+        return ["training:      (not recorded)"]
+    photos, faces = t.get("photos") or {}, t.get("faces_folders") or {}
+    lines = [f"training:      {photos.get('files', '?')} photos ({photos.get('with_exif', '?')} with EXIF; "
+             f"{photos.get('faces', '?')} faces, {photos.get('scene_crops', '?')} scene crops)"
+             + (f" + {faces.get('files')} face photos ({faces.get('faces')} faces)" if faces else "")]
+    exif, manip = t.get("exif_task") or {}, t.get("manipulation_task") or {}
+    if exif or manip:
+        lines.append(f"               EXIF ranking {exif.get('train', 0)} train / {exif.get('val', 0)} val crops; "
+                     f"manipulation {manip.get('train', 0)} train / {manip.get('val', 0)} val faces")
+    settings = t.get("settings") or {}
+    if settings:
+        lines.append(f"               {settings.get('epochs')} epochs, tasks {'+'.join(settings.get('tasks', []))}, "
+                     f"seed {settings.get('seed')}" + (f", from {t['init']}" if t.get("init") else ""))
+    elif t.get("extractor"):
+        lines.append(f"               extractor {t['extractor']}")
+    return lines
 
 
 def _card_summary(card: str) -> str:
@@ -384,30 +377,11 @@ def evaluate(
         if debug:
             raise
         raise _fail(str(exc)) from None
-    _print_metrics(metrics)
+    Console(highlight=False, width=max(120, Console().width)).print(ev.metrics_table(metrics))
+    for line in ev.skipped_summary(metrics):
+        err.print(line, markup=False)
     for f in files:
         err.print(f"wrote {f}", markup=False)
-
-
-def _print_metrics(metrics: dict) -> None:
-    """Print a summary table of evaluation metrics (stdout)."""
-    from rich.table import Table
-
-    from .evaluate import SCORE_CONVENTION
-
-    table = Table(title=SCORE_CONVENTION, title_justify="left")
-    for col in ("condition", "generator", "AUC", "AP", "acc@thr", "TPR@thr", "FPR@thr", "TPR@1%FPR", "TPR@5%FPR", "n real/fake"):
-        table.add_column(col, justify="left" if col in ("condition", "generator") else "right")
-    for cond, m in metrics.items():
-        for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
-            n = f"{g['n_real']}/{g['n_fake']}" if "n_real" in g else ""
-            table.add_row(cond, gen, *(f"{g[k]:.3f}" for k in ("auc", "ap", "acc_at_threshold", "tpr_at_threshold",
-                                                                 "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")), n)
-    Console(highlight=False, width=max(120, Console().width)).print(table)
-    for cond, m in metrics.items():
-        skipped = {g: c["no_face"] + c["error"] for g, c in m["counts"].items() if c["no_face"] + c["error"]}
-        if skipped:
-            err.print(f"[{cond}] images without a usable face (not scored): {skipped}", markup=False)
 
 
 def _tqdm_iter(progress):

@@ -208,3 +208,28 @@ def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *,
 
         written += plot_roc(rows, out) + plot_histograms(rows, threshold, out)
     return written
+
+
+def metrics_table(metrics: dict):
+    """A rich Table of every condition and generator (and their mean), titled with the score convention."""
+    from rich.table import Table
+
+    table = Table(title=SCORE_CONVENTION, title_justify="left")
+    for col in ("condition", "generator", "AUC", "AP", "acc@thr", "TPR@thr", "FPR@thr", "TPR@1%FPR", "TPR@5%FPR", "n real/fake"):
+        table.add_column(col, justify="left" if col in ("condition", "generator") else "right")
+    keys = ("auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")
+    for cond, m in metrics.items():
+        for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
+            n = f"{g['n_real']}/{g['n_fake']}" if "n_real" in g else ""
+            table.add_row(cond, gen, *(f"{g[k]:.3f}" for k in keys), n)
+    return table
+
+
+def skipped_summary(metrics: dict) -> list[str]:
+    """One line per condition that had images without a usable face (counted, never dropped silently)."""
+    lines = []
+    for cond, m in metrics.items():
+        skipped = {g: c["no_face"] + c["error"] for g, c in m["counts"].items() if c["no_face"] + c["error"]}
+        if skipped:
+            lines.append(f"[{cond}] images without a usable face (not scored): {skipped}")
+    return lines

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import secrets
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -180,3 +180,18 @@ def format_csv(results: Iterable[ScanResult]) -> str:
     for r in results:
         writer.write(r)
     return buf.getvalue()
+
+
+@contextmanager
+def open_writers(csv_target: str | None, json_target: str | None, stdout: IO[str]) -> Iterator[list]:
+    """Writers for the requested outputs ("-" is `stdout`); files appear only if the block completes."""
+    with ExitStack() as stack:
+        writers = []
+        for cls, target in ((CsvWriter, csv_target), (JsonWriter, json_target)):
+            if target == "-":
+                writers.append(cls(stdout))
+            elif target is not None:
+                writers.append(cls(stack.enter_context(atomic_output(target))))
+        yield writers
+        for writer in writers:
+            writer.close()
