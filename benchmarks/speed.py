@@ -24,7 +24,7 @@ SIZES = {"0.3MP": (640, 480), "2MP": (1632, 1224), "12MP": (4000, 3000)}
 FACES = (0, 1, 5)
 
 
-def make_photos(folder: Path, n_per_case: int = 6) -> dict[str, list[Path]]:
+def make_photos(folder: Path, n_per_case: int = 24) -> dict[str, list[Path]]:
     """Synthetic photos: a textured background with 0, 1 or 5 pasted copies of the example face."""
     face = Image.open(REPO / "examples" / "astronaut.jpg").crop((140, 30, 310, 220))
     rng = np.random.default_rng(0)

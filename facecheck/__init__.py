@@ -2,10 +2,22 @@
 
 __version__ = "0.1.0"
 
-from .api import scan_image, scan_paths  # noqa: E402
-from .detect import detect_faces  # noqa: E402
-from .features import extract_features  # noqa: E402
-from .io import load_image  # noqa: E402
-from .likelihood import FaceScorer  # noqa: E402
-
 __all__ = ["load_image", "detect_faces", "extract_features", "FaceScorer", "scan_image", "scan_paths"]
+
+_HOMES = {
+    "load_image": "io",
+    "detect_faces": "detect",
+    "extract_features": "features",
+    "FaceScorer": "likelihood",
+    "scan_image": "api",
+    "scan_paths": "api",
+}
+
+
+def __getattr__(name: str):
+    # Lazy: `import facecheck.prepare` in a worker process must not pay for importing torch.
+    if name in _HOMES:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

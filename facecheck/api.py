@@ -10,12 +10,10 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from .config import Config
-from .crop import crop_face
-from .detect import Face, detect_faces
-from .errors import FacecheckError
 from .features import extract_features
-from .io import find_images, load_image
-from .metadata import Metadata, read_metadata
+from .io import find_images
+from .metadata import Metadata
+from .prepare import Prepared, name_of, prepare
 from .verdict import ERROR, NO_FACE, decide
 from .weights import Model, load_model
 
@@ -52,43 +50,7 @@ class ScanResult:
         return ERROR if self.error else (NO_FACE if not self.faces else "faces")
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    faces: tuple[Face, ...] = ()
-    crops: np.ndarray | None = None
-    error: str | None = None
-    metadata: Metadata | None = None
-
-
-def _prepare(source: str | os.PathLike | np.ndarray, size: int, scale: float, config: Config) -> _Prepared:
-    """Read metadata and decode (if a path), detect and crop; an unreadable file becomes an error record."""
-    metadata = None if isinstance(source, np.ndarray) else _metadata(source)
-    try:
-        image = source if isinstance(source, np.ndarray) else load_image(source, max_pixels=config.max_pixels)
-        faces = detect_faces(
-            image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face
-        )
-        crops = np.stack([crop_face(image, f.box, size=size, scale=scale) for f in faces]) if faces else None
-        return _Prepared(tuple(faces), crops, metadata=metadata)
-    except FacecheckError as exc:
-        return _Prepared(error=str(exc), metadata=metadata)
-    except Exception as exc:  # a batch tool reports any per-file failure and goes on
-        return _Prepared(error=f"{_name(source)}: unexpected failure ({type(exc).__name__}: {exc})", metadata=metadata)
-
-
-def _metadata(path: str | os.PathLike) -> Metadata | None:
-    """The file's metadata; None rather than an error row should the reader itself fail."""
-    try:
-        return read_metadata(path)
-    except Exception:  # read_metadata does not raise; metadata must never cost a readable image its result
-        return None
-
-
-def _name(source: str | os.PathLike | np.ndarray) -> str:
-    return "<array>" if isinstance(source, np.ndarray) else str(source)
-
-
-def _score_batch(sources: list, prepared: list[_Prepared], model: Model) -> list[ScanResult]:
+def _score_batch(sources: list, prepared: list[Prepared], model: Model) -> list[ScanResult]:
     """Run every crop of a batch of files through the CNN together, then score and decide."""
     crops = [p.crops for p in prepared if p.crops is not None]
     loglik = iter(())
@@ -98,7 +60,7 @@ def _score_batch(sources: list, prepared: list[_Prepared], model: Model) -> list
     results = []
     for source, prep in zip(sources, prepared):
         if prep.error:
-            results.append(ScanResult(_name(source), error=prep.error, threshold=threshold, metadata=prep.metadata))
+            results.append(ScanResult(name_of(source), error=prep.error, threshold=threshold, metadata=prep.metadata))
             continue
         faces = []
         for i, face in enumerate(prep.faces):
@@ -106,7 +68,7 @@ def _score_batch(sources: list, prepared: list[_Prepared], model: Model) -> list
             faces.append(
                 FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, decide(ll, threshold))
             )
-        results.append(ScanResult(_name(source), tuple(faces), threshold=threshold, metadata=prep.metadata))
+        results.append(ScanResult(name_of(source), tuple(faces), threshold=threshold, metadata=prep.metadata))
     return results
 
 
@@ -116,7 +78,7 @@ def scan_image(
     """Scan one image (a path or an (H, W, 3) uint8 RGB array) and return its faces' verdicts."""
     model = model or load_model(device=config.device)
     size = model.extractor.input_size
-    return _score_batch([image], [_prepare(image, size, model.crop_scale, config)], model)[0]
+    return _score_batch([image], [prepare(image, size, model.crop_scale, config)], model)[0]
 
 
 def scan_paths(
@@ -129,8 +91,8 @@ def scan_paths(
 ) -> Iterator[ScanResult]:
     """Scan files, folders and globs in sorted order, yielding one ScanResult per file.
 
-    Files are decoded and searched for faces in parallel (`config.n_jobs` threads), and the
-    faces of `config.batch_files` files go through the CNN as one batch.
+    Files are decoded and searched for faces in parallel (`config.n_jobs` worker processes), and
+    the faces of `config.batch_files` files go through the CNN as one batch.
     """
     files = find_images(paths, recursive=recursive, extensions=extensions)
     yield from scan_files(files, model, config=config)
@@ -147,13 +109,19 @@ def scan_files(
     files = list(files)
     model = model or load_model(device=config.device)
     size, scale = model.extractor.input_size, model.crop_scale
-    with Parallel(n_jobs=config.n_jobs, prefer="threads") as parallel:
-        for start in range(0, len(files), config.batch_files):
-            chunk = files[start : start + config.batch_files]
-            if config.n_jobs == 1 or len(chunk) == 1:
-                prepared = [_prepare(f, size, scale, config) for f in chunk]
-            else:
-                prepared = parallel(delayed(_prepare)(f, size, scale, config) for f in chunk)
-            yield from _score_batch(chunk, prepared, model)
-
-
+    if config.n_jobs > 1 and len(files) > config.batch_files:
+        # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
+        # worker processes prepare the files, in order, while this process runs the CNN.
+        prepared = Parallel(n_jobs=config.n_jobs, backend="loky", return_as="generator", batch_size=2)(
+            delayed(prepare)(f, size, scale, config) for f in files
+        )
+    else:
+        prepared = (prepare(f, size, scale, config) for f in files)
+    chunk: list = []
+    for item in zip(files, prepared):
+        chunk.append(item)
+        if len(chunk) == config.batch_files:
+            yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model)
+            chunk = []
+    if chunk:
+        yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model)

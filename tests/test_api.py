@@ -92,12 +92,12 @@ def test_metadata_is_read_for_paths_and_never_touches_the_verdict(astronaut_path
 
 
 def test_a_metadata_failure_never_becomes_an_error_row(astronaut_path, tiny_model, monkeypatch):
-    import facecheck.api
+    import facecheck.prepare
 
     def boom(path):
         raise MemoryError("hostile metadata")
 
-    monkeypatch.setattr(facecheck.api, "read_metadata", boom)
+    monkeypatch.setattr(facecheck.prepare, "read_metadata", boom)
     result = scan_image(astronaut_path, tiny_model)
     assert result.status == "faces" and result.error is None and result.metadata is None
     assert result.faces == scan_image(load_image(astronaut_path), tiny_model).faces

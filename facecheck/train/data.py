@@ -87,7 +87,8 @@ def prescan(
         if not fresh:
             todo.append((f, key))
     if todo:
-        scanned = Parallel(n_jobs=n_jobs, prefer="threads")(
+        # Processes, not threads: dlib's detector and landmark predictor hold the GIL.
+        scanned = Parallel(n_jobs=n_jobs, backend="loky")(
             delayed(_scan_file)(f, read_exif) for f, _ in (progress(todo) if progress else todo)
         )
         for (_, key), record in zip(todo, scanned):
