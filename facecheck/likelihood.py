@@ -8,8 +8,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.mixture import GaussianMixture
 
 from .errors import NotFittedError, WeightsError
 from .verdict import decide_many, threshold_at
@@ -53,9 +51,14 @@ class FaceScorer:
         self.scale_ = X.std(axis=0) + 1e-6
         Z = (X - self.mean_) / self.scale_
         n_dims = min(self.n_dims or X.shape[1], X.shape[1], X.shape[0] - 1)
+        # scikit-learn fits; scoring is numpy on the fitted arrays, so loading a bundle (every scan)
+        # never imports scikit-learn and SciPy: about 1 s of start-up.
+        from sklearn.decomposition import PCA
+        from sklearn.mixture import GaussianMixture
+
         pca = PCA(n_components=n_dims, whiten=True, random_state=self.random_state).fit(Z)
         self.components_ = (pca.components_ / np.sqrt(pca.explained_variance_)[:, None]).astype(np.float64)
-        self.gmm_ = GaussianMixture(
+        gmm = GaussianMixture(
             n_components=self.n_components,
             covariance_type=self.covariance_type,
             reg_covar=self.reg_covar,
@@ -63,6 +66,8 @@ class FaceScorer:
             n_init=1,
             random_state=self.random_state,
         ).fit(self._project(X))
+        self.weights_, self.means_ = gmm.weights_, gmm.means_
+        self.covariances_, self.precisions_cholesky_ = gmm.covariances_, gmm.precisions_cholesky_
         self.threshold_ = None
         self.false_alarm_ = None
         return self
@@ -83,7 +88,7 @@ class FaceScorer:
         return ((X - self.mean_) / self.scale_) @ self.components_.T
 
     def _require_fit(self) -> None:
-        if not hasattr(self, "gmm_"):
+        if not hasattr(self, "means_"):
             raise NotFittedError("this FaceScorer is not fitted; call fit() or FaceScorer.load()")
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
@@ -92,7 +97,8 @@ class FaceScorer:
         X = self._check_X(X, fitted=True)
         if X.shape[0] == 0:
             return np.zeros(0)
-        return self.gmm_.score_samples(self._project(X))
+        return _mixture_loglik(self._project(X), self.weights_, self.means_, self.precisions_cholesky_,
+                               self.covariance_type)
 
     def calibrate(self, X_heldout: np.ndarray, false_alarm: float = 0.05) -> "FaceScorer":
         """Set `threshold_` so that a fraction `false_alarm` of held-out real faces X falls below it."""
@@ -109,8 +115,11 @@ class FaceScorer:
 
     def bic(self, X: np.ndarray) -> float:
         """Bayesian information criterion of the fitted mixture on X (lower is better)."""
-        self._require_fit()
-        return float(self.gmm_.bic(self._project(self._check_X(X, fitted=True))))
+        loglik = self.score_samples(X)
+        k, d = self.means_.shape
+        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "tied": d * (d + 1) / 2, "spherical": k}[self.covariance_type]
+        n_params = cov + k * d + k - 1
+        return float(-2 * loglik.sum() + n_params * np.log(len(loglik)))
 
     def save(self, path: str | Path) -> None:
         """Write parameters and arrays to one .npz file (no pickle)."""
@@ -126,7 +135,6 @@ class FaceScorer:
             "threshold": self.threshold_,
             "false_alarm": self.false_alarm_,
         }
-        g = self.gmm_
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -134,10 +142,10 @@ class FaceScorer:
             mean=self.mean_,
             scale=self.scale_,
             components=self.components_,
-            weights=g.weights_,
-            means=g.means_,
-            covariances=g.covariances_,
-            precisions_cholesky=g.precisions_cholesky_,
+            weights=self.weights_,
+            means=self.means_,
+            covariances=self.covariances_,
+            precisions_cholesky=self.precisions_cholesky_,
         )
         Path(path).write_bytes(buf.getvalue())
 
@@ -160,13 +168,10 @@ class FaceScorer:
             )
             scorer.mean_, scorer.scale_ = arrays["mean"], arrays["scale"]
             scorer.components_ = arrays["components"]
-            gmm = GaussianMixture(n_components=scorer.n_components, covariance_type=scorer.covariance_type)
-            gmm.weights_, gmm.means_ = arrays["weights"], arrays["means"]
-            gmm.covariances_ = arrays["covariances"]
-            gmm.precisions_cholesky_ = arrays["precisions_cholesky"]
-            gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
-            gmm.n_features_in_ = scorer.components_.shape[0]
-            scorer.gmm_ = gmm
+            scorer.weights_, scorer.means_ = arrays["weights"], arrays["means"]
+            scorer.covariances_ = arrays["covariances"]
+            scorer.precisions_cholesky_ = arrays["precisions_cholesky"]
+            _check_shapes(scorer)
             # Numbers or None, whatever the file says (a string here once failed only at scan time).
             scorer.threshold_ = None if params["threshold"] is None else float(params["threshold"])
             scorer.false_alarm_ = None if params["false_alarm"] is None else float(params["false_alarm"])
@@ -175,3 +180,42 @@ class FaceScorer:
                 MemoryError, RecursionError) as exc:
             raise WeightsError(f"{path}: not a valid face-scorer file ({str(exc) or type(exc).__name__})") from None
         return scorer
+
+
+_PRECISION_NDIM = {"full": 3, "tied": 2, "diag": 2, "spherical": 1}
+
+
+def _check_shapes(scorer: FaceScorer) -> None:
+    """Refuse arrays that do not form a mixture over the projected features."""
+    k, d = scorer.means_.shape
+    prec = scorer.precisions_cholesky_
+    if (scorer.covariance_type not in _PRECISION_NDIM or prec.ndim != _PRECISION_NDIM[scorer.covariance_type]
+            or scorer.weights_.shape != (k,) or scorer.components_.shape[0] != d
+            or (prec.ndim > 1 and prec.shape[-1] != d)):
+        raise ValueError("mixture arrays have inconsistent shapes")
+
+
+def _mixture_loglik(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, prec_chol: np.ndarray, kind: str) -> np.ndarray:
+    """log sum_k w_k N(z; mu_k, Sigma_k) per row, from Cholesky factors of the precisions (scikit-learn's layout).
+
+    Z : (n, d); means : (k, d); prec_chol : (k, d, d) full, (d, d) tied, (k, d) diag, (k,) spherical.
+    """
+    n, d = Z.shape
+    if kind == "full":
+        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+        y = np.einsum("nd,kde->nke", Z, prec_chol) - np.einsum("kd,kde->ke", means, prec_chol)[None]
+        maha = (y**2).sum(axis=2)
+    elif kind == "tied":
+        log_det = np.log(np.diag(prec_chol)).sum()
+        maha = (((Z @ prec_chol)[:, None, :] - (means @ prec_chol)[None]) ** 2).sum(axis=2)
+    elif kind == "diag":
+        log_det = np.log(prec_chol).sum(axis=1)
+        prec = prec_chol**2
+        maha = (means**2 * prec).sum(axis=1) - 2 * Z @ (means * prec).T + (Z**2) @ prec.T
+    else:  # spherical
+        log_det = d * np.log(prec_chol)
+        prec = prec_chol**2
+        maha = (means**2).sum(axis=1) * prec - 2 * (Z @ means.T) * prec + np.outer((Z**2).sum(axis=1), prec)
+    joint = -0.5 * (d * np.log(2 * np.pi) + maha) + log_det + np.log(weights)
+    top = joint.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]

@@ -158,3 +158,32 @@ def test_bad_feature_arrays_raise_value_error(scorer, X):
 def test_fit_needs_enough_faces():
     with pytest.raises(ValueError, match="at least 8"):
         FaceScorer(8).fit(_real_faces(5, 0))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical"])
+def test_numpy_scoring_matches_scikit_learn(covariance_type):
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 12)) @ rng.normal(size=(12, 12))
+    s = FaceScorer(3, covariance_type=covariance_type, n_dims=8).fit(X[:400])
+    gmm = GaussianMixture(3, covariance_type=covariance_type)
+    gmm.weights_, gmm.means_, gmm.covariances_ = s.weights_, s.means_, s.covariances_
+    gmm.precisions_cholesky_ = s.precisions_cholesky_
+    np.testing.assert_allclose(s.score_samples(X[400:]), gmm.score_samples(s._project(X[400:])), rtol=1e-10, atol=1e-10)
+    Z = s._project(X[400:])
+    assert s.bic(X[400:]) == pytest.approx(gmm.bic(Z))
+
+
+def test_loading_a_scorer_does_not_import_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    s = FaceScorer(2, n_dims=4).fit(np.random.default_rng(0).normal(size=(100, 6))).calibrate(
+        np.random.default_rng(1).normal(size=(50, 6)))
+    s.save(tmp_path / "s.npz")
+    code = ("import sys, numpy as np; from facecheck.likelihood import FaceScorer; "
+            f"FaceScorer.load({str(tmp_path / 's.npz')!r}).score_samples(np.zeros((1, 6))); "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
