@@ -249,8 +249,9 @@ def _predictor_path() -> Path | None:
 @pytest.mark.skipif(_predictor_path() is None, reason="dlib 68-point predictor not installed")
 def test_real_face_with_dlib_landmarks() -> None:
     dlib = pytest.importorskip("dlib")
-    data = pytest.importorskip("skimage.data")
-    image = data.astronaut()
+    from facecheck.io import load_image
+
+    image = load_image(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
     box = dlib.get_frontal_face_detector()(image, 1)[0]
     shape = dlib.shape_predictor(str(_predictor_path()))(image, box)
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
