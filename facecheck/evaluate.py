@@ -15,10 +15,9 @@ from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .config import Config
-from .crop import crop_face
-from .detect import detect_faces
 from .errors import ConfigError, FacecheckError
 from .io import find_images, load_image
+from .prepare import prepare
 from .weights import Model
 
 SCORE_CONVENTION = "positive class = AI-generated; score = -loglik (higher = more likely AI-generated)"
@@ -81,16 +80,17 @@ class ImageScore:
 
 
 def _largest_crop(path: Path, transform, size: int, scale: float, config: Config):
+    """Decode and transform one image, then detect and crop through the scan's own `prepare`."""
     try:
         image = load_image(path, max_pixels=config.max_pixels)
-        if transform is not None:
-            image = transform(image)
-        faces = detect_faces(image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face)
     except FacecheckError:
         return "error", None
-    if not faces:
+    prepared = prepare(transform(image) if transform is not None else image, size, scale, config)
+    if prepared.error:
+        return "error", None
+    if prepared.crops is None:
         return "no_face", None
-    return "face", crop_face(image, faces[0].box, size=size, scale=scale)
+    return "face", prepared.crops[0]  # faces come largest first
 
 
 def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
