@@ -1,12 +1,20 @@
-"""Put the outputs of several `benchmarks/quality.py` runs side by side (AUC and TPR at 5% false alarms).
+"""Put several `benchmarks/quality.py` runs side by side.
 
-    python benchmarks/compare.py runs/quality_*.txt
+    python benchmarks/compare.py runs/quality_*.txt              # AUC and TPR at 5% false alarms
+    python benchmarks/compare.py --bootstrap 1000 runs/report_*  # mean AUC with paired bootstrap 95% intervals
+
+The second form reads the `scores.csv` of report folders (quality.py --out) and resamples the
+development images (real and each generator, with replacement; the same draws for every run), so the
+differences to the first run come with an interval that says whether they exceed the dev set's noise.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import csv
 from pathlib import Path
+
+import numpy as np
 
 
 def read(path: Path) -> dict[tuple[str, str, str], float]:
@@ -22,7 +30,8 @@ def read(path: Path) -> dict[tuple[str, str, str], float]:
     return out
 
 
-def main(files: list[str]) -> None:
+def table(files: list[str]) -> None:
+    """Print AUC and TPR at 5% false alarms of each quality.py output, one column per run."""
     runs = {Path(f).stem.removeprefix("quality_"): read(Path(f)) for f in files}
     keys = sorted({(c, g) for r in runs.values() for (c, g, _) in r}, key=lambda k: (k[0], k[1] == "mean", k[1]))
     for metric in ("auc", "tpr_at_5pct_fpr"):
@@ -33,5 +42,60 @@ def main(files: list[str]) -> None:
             print(f"{cond:<16}{gen:<10}{cells}")
 
 
+def read_scores(folder: Path) -> dict[tuple[str, str], dict[str, float]]:
+    """{(condition, group): {path: -loglik}} for the images with a face in a report's scores.csv."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    with open(folder / "scores.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["status"] == "face":
+                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = -float(row["loglik"])
+    return out
+
+
+def bootstrap(folders: list[str], n_boot: int, seed: int = 0) -> None:
+    """Print each run's mean AUC over generators with a 95% interval, and its paired difference to the first run."""
+    from sklearn.metrics import roc_auc_score
+
+    runs = {Path(f).name.removeprefix("report_"): read_scores(Path(f)) for f in folders}
+    first = next(iter(runs))
+    rng = np.random.default_rng(seed)
+    for cond in sorted({c for r in runs.values() for c, _ in r}):
+        groups = sorted({g for r in runs.values() for c, g in r if c == cond})
+        gens = [g for g in groups if g != "real"]
+        # Images every run scored, so the runs are compared on the same faces.
+        common = {g: sorted(set.intersection(*(set(r.get((cond, g), {})) for r in runs.values()))) for g in groups}
+        if "real" not in groups or not gens or not all(common.values()):
+            continue
+        values = {name: {g: np.array([r[(cond, g)][p] for p in common[g]]) for g in groups} for name, r in runs.items()}
+        draws = [{g: rng.integers(0, len(common[g]), len(common[g])) for g in groups} for _ in range(n_boot)]
+
+        def mean_auc(v, idx=None):
+            pick = (lambda g: v[g]) if idx is None else (lambda g: v[g][idx[g]])
+            real = pick("real")
+            return float(np.mean([roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(pick(g)))], np.r_[real, pick(g)])
+                                  for g in gens]))
+
+        boot = {name: np.array([mean_auc(v, d) for d in draws]) for name, v in values.items()}
+        print(f"\n{cond}: mean AUC over {', '.join(gens)} on {len(common['real'])} real faces; "
+              f"{n_boot} paired bootstrap draws, 95% intervals")
+        print(f"{'run':<24}{'mean AUC':>10}{'interval':>18}{'minus ' + first:>24}{'interval':>18}")
+        for name, v in values.items():
+            lo, hi = np.percentile(boot[name], [2.5, 97.5])
+            d = mean_auc(v) - mean_auc(values[first])
+            dlo, dhi = np.percentile(boot[name] - boot[first], [2.5, 97.5])
+            print(f"{name:<24}{mean_auc(v):>10.4f}{f'[{lo:.3f}, {hi:.3f}]':>18}{d:>+24.4f}{f'[{dlo:+.3f}, {dhi:+.3f}]':>18}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="quality.py outputs (.txt), or report folders with --bootstrap")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N", help="paired bootstrap over report folders' scores.csv")
+    args = parser.parse_args()
+    if args.bootstrap:
+        bootstrap(args.runs, args.bootstrap)
+    else:
+        table(args.runs)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -2,7 +2,7 @@
 
 Prints one line per condition, generator and metric; writes the full report to --out.
 
-    python benchmarks/quality.py [--model DIR] [--out reports/dev] [--perturb jpeg75,resize0.5,blur1]
+    python benchmarks/quality.py [--model DIR] [--out reports/dev] [--perturb jpeg75,resize0.5,blur1] [--by-source]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="report folder (metrics.json, scores.csv, plots)")
     parser.add_argument("--matched", default="both", choices=("no", "yes", "both"))
     parser.add_argument("--perturb", default="jpeg75,resize0.5,blur1")
+    parser.add_argument("--by-source", action="store_true", help="also print each real source's false-alarm rate and AUCs")
     args = parser.parse_args()
     dev = Path(args.dev)
     if not (dev / "real").is_dir() or not (dev / "fake").is_dir():
@@ -46,7 +47,28 @@ def main() -> int:
             for k in METRICS:
                 print(f"{cond:<28} {gen:<9} {k:<18} {g[k]:.4f}")
         print(f"{cond:<28} counts    {m['counts']}")
+    if args.by_source:
+        print_by_source(rows, dev / "real", model.threshold)
     return 0
+
+
+def print_by_source(rows: list[dict], real_dir: Path, threshold: float) -> None:
+    """Per real source (first folder under real/): false alarms at the threshold and each generator's AUC against it."""
+    from facecheck.evaluate import detection_metrics
+
+    for cond in dict.fromkeys(r["condition"] for r in rows):
+        faces = [r for r in rows if r["condition"] == cond and r["status"] == "face"]
+        fakes = sorted({r["group"] for r in faces if r["label"]})
+        sources: dict[str, list[float]] = {}
+        for r in faces:
+            if not r["label"]:
+                sources.setdefault(Path(r["path"]).relative_to(real_dir).parts[0], []).append(r["loglik"])
+        for source, real in sorted(sources.items()):
+            for gen in fakes:
+                fake = [r["loglik"] for r in faces if r["group"] == gen]
+                m = detection_metrics(real, fake, threshold)
+                print(f"{cond + '/' + source:<40} {gen:<9} auc                {m['auc']:.4f}")
+            print(f"{cond + '/' + source:<40} real      fpr_at_threshold   {m['fpr_at_threshold']:.4f}  (n={len(real)})")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,8 @@ def score_images(files: list[Path], model: Model, *, transform=None, config: Con
     """Score the largest face of each file after an optional image transform."""
     size, scale = model.extractor.input_size, model.crop_scale
     items = progress(files) if progress else files
-    prepared = Parallel(n_jobs=config.n_jobs, prefer="threads", batch_size=8)(
+    # Processes, not threads: dlib's detector holds the GIL (see api.scan_files).
+    prepared = Parallel(n_jobs=config.n_jobs, backend="loky", batch_size=8)(
         delayed(_largest_crop)(f, transform, size, scale, config) for f in items
     )
     crops = [c for s, c in prepared if s == "face"]

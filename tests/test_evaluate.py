@@ -10,6 +10,7 @@ from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from facecheck import evaluate as ev
+from facecheck.config import Config
 from facecheck.errors import ConfigError
 
 
@@ -66,7 +67,9 @@ def test_matched_condition_transforms_both_classes(tmp_path, monkeypatch, tiny_m
     seen = []
     original = ev.match_format
     monkeypatch.setattr(ev, "match_format", lambda im: seen.append(im.shape) or original(im))
-    metrics, rows = ev.evaluate([real], {"gen": fake}, tiny_model, conditions=ev.conditions_for("both", None))
+    # One worker: the patched function records its calls in this process, not in a loky worker.
+    metrics, rows = ev.evaluate([real], {"gen": fake}, tiny_model, conditions=ev.conditions_for("both", None),
+                                config=Config(n_jobs=1))
     assert len(seen) == 2  # one real and one fake image went through the normalisation
     assert set(metrics) == {"as_distributed", "matched"}
     assert {r["group"] for r in rows if r["condition"] == "matched"} == {"real", "gen"}
