@@ -93,14 +93,20 @@ def _largest_crop(path: Path, transform, size: int, scale: float, config: Config
     return "face", prepared.crops[0]  # faces come largest first
 
 
-def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
-    """Score the largest face of each file after an optional image transform."""
-    size, scale = model.extractor.input_size, model.crop_scale
+def largest_crops(files: list[Path], size: int, scale: float, *, transform=None, config: Config = Config(),
+                  progress=None) -> list[tuple[str, np.ndarray | None]]:
+    """(status, crop) of the largest face of each file after an optional image transform."""
     items = progress(files) if progress else files
     # Processes, not threads: dlib's detector holds the GIL (see api.scan_files).
-    prepared = Parallel(n_jobs=config.n_jobs, backend="loky", batch_size=8)(
+    return Parallel(n_jobs=config.n_jobs, backend="loky", batch_size=8)(
         delayed(_largest_crop)(f, transform, size, scale, config) for f in items
     )
+
+
+def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
+    """Score the largest face of each file after an optional image transform."""
+    prepared = largest_crops(files, model.extractor.input_size, model.crop_scale, transform=transform,
+                             config=config, progress=progress)
     crops = [c for s, c in prepared if s == "face"]
     loglik = iter(model.scorer.score_samples(model.extractor.transform(np.stack(crops))) if crops else [])
     return [ImageScore(str(f), float(next(loglik)) if s == "face" else float("nan"), s) for f, (s, _) in zip(files, prepared)]

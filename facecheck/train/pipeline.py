@@ -33,7 +33,8 @@ def _cache_file(cache_dir: Path | None, folder: str | os.PathLike, kind: str, si
     return Path(cache_dir) / f"prescan-{key}.json"
 
 
-def _pools(folders, *, read_exif: bool, size: int, cache_dir, seed: int, n_jobs: int, progress) -> tuple[Pool, dict]:
+def build_pools(folders, *, read_exif: bool, size: int, cache_dir, seed: int, n_jobs: int = 2, progress=None) -> tuple[Pool, dict]:
+    """Pre-scan each folder (through its own cache file) and concatenate the pools; counts are summed."""
     pools, totals = [], {}
     for folder in folders:
         pool, counts = build_pool([folder], size=size, read_exif=read_exif, seed=seed, n_jobs=n_jobs,
@@ -89,8 +90,8 @@ def train(
                                     "blocks": tuple(ex["network"]["blocks"]), "embed_dim": ex["network"]["embed_dim"]})
     size = settings.input_size
     log(f"pre-scanning photos in {', '.join(map(str, photos))}")
-    photo_pool, photo_counts = _pools(photos, read_exif=True, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress)
-    face_pool, face_counts = _pools(faces, read_exif=False, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress) if faces else (Pool.empty(size), {})
+    photo_pool, photo_counts = build_pools(photos, read_exif=True, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress)
+    face_pool, face_counts = build_pools(faces, read_exif=False, size=size, cache_dir=cache, seed=settings.seed, n_jobs=n_jobs, progress=progress) if faces else (Pool.empty(size), {})
     log(f"photos: {photo_counts['files']} files, {photo_counts['unreadable']} unreadable, {photo_counts['with_exif']} with EXIF "
         f"({photo_counts['without_exif']} without), {photo_counts['faces']} faces, {photo_counts['scene_crops']} scene crops")
     if faces:
