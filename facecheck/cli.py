@@ -19,7 +19,7 @@ from .errors import ConfigError, FacecheckError, WeightsError
 EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
-    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 130 interrupted."
+    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 130 interrupted (Ctrl-C or SIGTERM)."
 )
 
 _OPTIONAL_VALUE_FLAGS = ("--csv", "--json")
@@ -395,6 +395,15 @@ def _tqdm_iter(progress):
     return make
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run() -> None:
     """Entry point of the `facecheck` script."""
+    import signal
+
+    # SIGTERM (kill, a job scheduler, a closed container) is handled like Ctrl-C: temporary output
+    # files are removed and training keeps its last checkpoint.
+    signal.signal(signal.SIGTERM, _interrupt)
     app()

@@ -382,3 +382,28 @@ def test_info_prints_the_model_card_summary(tmp_path, tiny_model_dir):
     result = invoke("info", "--model", bundle)
     assert result.exit_code == 0
     assert "Trained on X.\nMean AUC 0.5." in result.stdout and "more" not in result.stdout
+
+
+def test_sigterm_during_a_scan_exits_130_and_leaves_no_file(tmp_path, tiny_model_dir, astronaut_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(400):  # enough work that the scan is still running when the signal arrives
+        shutil.copy(astronaut_path, folder / f"{i:03d}.jpg")
+    out = tmp_path / "out.csv"
+    script = "import sys; from facecheck.cli import run; sys.argv = ['facecheck', *sys.argv[1:]]; run()"
+    proc = subprocess.Popen([sys.executable, "-c", script, "scan", str(folder), "--csv", str(out),
+                             "--model", str(tiny_model_dir), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.csv.*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the scan ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    assert "interrupted: no output file was written" in stderr.decode()
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
