@@ -21,6 +21,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+# More residual blocks than any sane FaceNet: refused before anything is built.
+MAX_BLOCKS = 64
+
+
 class FeatureExtractor:
     """Wrap a FaceNet with its input normalisation; `transform` maps uint8 crops to features.
 
@@ -101,9 +105,17 @@ class FeatureExtractor:
             architecture = config.get("architecture") if isinstance(config, dict) else None
             raise WeightsError(f"{path}: unknown architecture {architecture!r}")
         try:
-            network = FaceNet(**config["network"])
+            if sum(config["network"]["blocks"]) > MAX_BLOCKS:
+                raise ValueError(f"more than {MAX_BLOCKS} residual blocks")
             # weights_only: a pickle that would build other objects (or run code) is refused.
             state = torch.load(path, map_location="cpu", weights_only=True)
+            # Check the manifest's network against the weights on the meta device (no memory) before
+            # building it, so a forged manifest cannot make us allocate a huge network.
+            with torch.device("meta"):
+                expected = {k: tuple(v.shape) for k, v in FaceNet(**config["network"]).state_dict().items()}
+            if not isinstance(state, dict) or expected != {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}:
+                raise ValueError("the weights do not match the network the manifest describes")
+            network = FaceNet(**config["network"])
             network.load_state_dict(state)
             return cls(
                 network,
@@ -115,7 +127,7 @@ class FeatureExtractor:
         except pickle.UnpicklingError:
             raise WeightsError(f"{path}: not a plain tensor file (refused to unpickle it); the bundle is unsafe") from None
         # MemoryError / RecursionError: a crafted file (or network config) can claim any size or nesting.
-        except (KeyError, TypeError, RuntimeError, ValueError, OSError, EOFError, MemoryError, RecursionError) as exc:
+        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError, OSError, EOFError, MemoryError, RecursionError) as exc:
             reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise WeightsError(f"{path}: cannot load extractor weights ({reason})") from None
 

@@ -230,6 +230,11 @@ HOSTILE_BUNDLES = {
     "input size of 10**6 px": lambda b: _manifest(b, lambda m: m["extractor"].__setitem__("input_size", 10**6)),
     "network widths negative": lambda b: _manifest(
         b, lambda m: m["extractor"]["network"].__setitem__("widths", [-8, 16, 16, 32])),
+    # Would take gigabytes if built: refused by comparing shapes on the meta device, or by its block count.
+    "network of 4096-channel stages": lambda b: _manifest(
+        b, lambda m: m["extractor"]["network"].__setitem__("widths", [4096] * 4)),
+    "network of 10**6 blocks": lambda b: _manifest(
+        b, lambda m: m["extractor"]["network"].__setitem__("blocks", [10**6, 1, 1, 1])),
     "network config as text": lambda b: _manifest(b, lambda m: m["extractor"].__setitem__("network", "FaceNet")),
     "extractor state_dict of another network": lambda b: (
         torch.save({"stem.0.weight": torch.zeros(3, 3)}, b / EXTRACTOR_FILE), _rehash(b)),
