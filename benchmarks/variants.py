@@ -4,7 +4,7 @@
 
 Fits a mixture per variant on the training data's real faces (never on the development set) and prints
 the mean AUC over the development generators, as distributed and format-matched:
-  embed          the bundle's embedding (what facecheck uses)
+  embed          the bundle's embedding (what facecheck uses); also the mean log-likelihood per split
   embed_flip     mean of the embeddings of the crop and its mirror image
   pooled         the mean/std pooling of the last stage, before the projection
   all_stages     mean/std pooling of every stage, concatenated
@@ -105,6 +105,9 @@ def main() -> int:
         scorer = fit(fit_on, held_out)
         feat = variant if variant in train else "embed"
         row = {"variant": variant, "faces": len(fit_on), "components": scorer.n_components}
+        if variant == "embed":  # how much likelier the extractor's own training faces are than unseen ones
+            row["mean_loglik"] = {s: round(float(np.mean(scorer.score_samples(train["embed"][split == s]))), 2)
+                                  for s in ("train", "select", "calib")}
         for cond in ("as_distributed", "matched"):
             real = -scorer.score_samples(dev[cond, "real"][feat])
             aucs = {}

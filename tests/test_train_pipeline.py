@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -269,3 +270,21 @@ def test_ablation_settings(photo_folder, tmp_path):
                 cache_dir=tmp_path / "cache", n_jobs=1)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["history"] == [] and metrics["counts"]["settings"]["tasks"] == ["exif"]
+
+
+def test_pool_is_the_same_wherever_the_folder_lies_and_however_it_is_spelled(tmp_path, monkeypatch):
+    # Faceless photos with EXIF give random scene crops: their seed must not depend on the folder's path.
+    rng = np.random.default_rng(1)
+    first = tmp_path / "a" / "photos"
+    (first / "sub").mkdir(parents=True)
+    for i in range(6):
+        arr = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(first / ("sub" if i % 2 else ".") / f"scene_{i}.jpg", quality=90,
+                                  exif=_exif(100 * (i + 1), 2.8, (1, 125), 24.0))
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(first, moved)
+    monkeypatch.chdir(tmp_path / "a")
+    pools = [build_pool([folder], size=32, n_jobs=1)[0] for folder in (first, Path("photos"), moved)]
+    assert (~pools[0].is_face).sum() == 12  # two scene crops per photo
+    for other in pools[1:]:
+        assert np.array_equal(other.crops, pools[0].crops) and list(other.split) == list(pools[0].split)

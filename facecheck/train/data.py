@@ -173,6 +173,9 @@ def _crops_of(path: Path, root: Path, record: dict, size: int, scale: float, sce
     except FacecheckError:
         return Pool.empty(size)
     exif = np.array([np.log(v) if v else np.nan for v in record["exif"]], np.float32)
+    # The path inside the scanned folder names the file for its split and its scene-crop seed, so the
+    # same data gives the same pool however the folder is spelled or wherever it lies.
+    name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     crops, marks = [], []
     for face in record["faces"]:
         box = tuple(face["box"])
@@ -180,15 +183,14 @@ def _crops_of(path: Path, root: Path, record: dict, size: int, scale: float, sce
         marks.append(_landmarks_in_crop(np.array(face["landmarks"]), box, image.shape, size, scale))
     is_face = [True] * len(crops)
     if not crops and np.isfinite(exif).any() and scene_crops > 0:
-        rng = np.random.default_rng([seed, int(hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
+        rng = np.random.default_rng([seed, int(hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
         crops = _scene_crops(image, size, scene_crops, rng)
         marks = [np.full((68, 2), np.nan, np.float32)] * len(crops)
         is_face = [False] * len(crops)
     n = len(crops)
     if n == 0:
         return Pool.empty(size)
-    # Split by the path inside the scanned folder, so moving the folder keeps every file in its split.
-    split = split_of(path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name)
+    split = split_of(name)
     return Pool(np.stack(crops), np.repeat(exif[None], n, 0), np.stack(marks), np.array([split] * n),
                 np.array(is_face), [str(path)] * n)
 
