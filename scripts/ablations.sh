@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pretext ablations of the shipped recipe, each with the same number of optimiser steps as the
 # shipped model (2 epochs x 363 steps = 726), evaluated side by side with it on ../shared/data/dev.
-#   scripts/ablations.sh [RUNS_DIR]   (about 35 minutes of training and 20 of evaluation on 2 cores; resumable)
+#   scripts/ablations.sh [RUNS_DIR]   (about 30 minutes of training and 10 of evaluation on 2 cores; resumable)
 # Prints AUC and TPR at 5% false alarms per generator, then the mean AUC with paired bootstrap intervals.
 set -euo pipefail
 cd "$(dirname "$0")/.."

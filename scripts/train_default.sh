@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped bundle (weights/) from ../shared/data on a 2-core CPU (about 20 minutes).
+# Reproduce the shipped bundle (weights/) from ../shared/data on a 2-core CPU (about 13 minutes once the photos are pre-scanned).
 # Resumable: run it again after an interruption and it continues from the last checkpoint.
 #   scripts/train_default.sh [OUT]   (default OUT: ./default_model; copy it into weights/ to ship it)
 set -euo pipefail
