@@ -215,7 +215,9 @@ def test_sigint_at_a_checkpoint_exits_130_and_resume_gives_the_same_model(photo_
             "--batch-size", str(TINY["batch_size"]), "--input-size", str(TINY["input_size"]),
             "--checkpoint-minutes", "0", "-j", "1", "--resume", "-q"]
     env = {**_ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A shell's background job starts with SIGINT ignored, and Python keeps it ignored: restore the default.
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_checkpoint(proc, tmp_path / "c.work", 3)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
