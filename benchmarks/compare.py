@@ -43,18 +43,18 @@ def table(files: list[str]) -> None:
 
 
 def read_scores(folder: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """{(condition, group): {path: -loglik}} for the images with a face in a report's scores.csv."""
+    """{(condition, group): {path: loglik}} for the images with a face in a report's scores.csv."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     with open(folder / "scores.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if row["status"] == "face":
-                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = -float(row["loglik"])
+                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = float(row["loglik"])
     return out
 
 
 def bootstrap(folders: list[str], n_boot: int, seed: int = 0) -> None:
     """Print each run's mean AUC over generators with a 95% interval, and its paired difference to the first run."""
-    from sklearn.metrics import roc_auc_score
+    from facecheck.evaluate import auc
 
     runs = {Path(f).name.removeprefix("report_"): read_scores(Path(f)) for f in folders}
     first = next(iter(runs))
@@ -71,9 +71,7 @@ def bootstrap(folders: list[str], n_boot: int, seed: int = 0) -> None:
 
         def mean_auc(v, idx=None):
             pick = (lambda g: v[g]) if idx is None else (lambda g: v[g][idx[g]])
-            real = pick("real")
-            return float(np.mean([roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(pick(g)))], np.r_[real, pick(g)])
-                                  for g in gens]))
+            return float(np.mean([auc(pick("real"), pick(g)) for g in gens]))
 
         boot = {name: np.array([mean_auc(v, d) for d in draws]) for name, v in values.items()}
         print(f"\n{cond}: mean AUC over {', '.join(gens)} on {len(common['real'])} real faces; "

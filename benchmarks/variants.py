@@ -68,9 +68,7 @@ def main() -> int:
         print(f"error: {data}: no dev/real folder", file=sys.stderr)
         return 2
 
-    from sklearn.metrics import roc_auc_score
-
-    from facecheck.evaluate import largest_crops, match_format
+    from facecheck.evaluate import auc, largest_crops, match_format
     from facecheck.io import find_images
     from facecheck.train.pipeline import build_pools, default_cache_dir
     from facecheck.weights import load_model
@@ -109,11 +107,8 @@ def main() -> int:
             row["mean_loglik"] = {s: round(float(np.mean(scorer.score_samples(train["embed"][split == s]))), 2)
                                   for s in ("train", "select", "calib")}
         for cond in ("as_distributed", "matched"):
-            real = -scorer.score_samples(dev[cond, "real"][feat])
-            aucs = {}
-            for gen in (g for g in groups if g != "real"):
-                fake = -scorer.score_samples(dev[cond, gen][feat])
-                aucs[gen] = roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake])
+            real = scorer.score_samples(dev[cond, "real"][feat])
+            aucs = {gen: auc(real, scorer.score_samples(dev[cond, gen][feat])) for gen in groups if gen != "real"}
             row[cond] = {**{k: round(v, 4) for k, v in aucs.items()}, "mean": round(float(np.mean(list(aucs.values()))), 4)}
         print(json.dumps(row), flush=True)
     return 0

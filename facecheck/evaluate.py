@@ -112,6 +112,12 @@ def score_images(files: list[Path], model: Model, *, transform=None, config: Con
     return [ImageScore(str(f), float(next(loglik)) if s == "face" else float("nan"), s) for f, (s, _) in zip(files, prepared)]
 
 
+def auc(real_loglik: np.ndarray, fake_loglik: np.ndarray) -> float:
+    """ROC AUC of telling fake from real faces by their log-likelihood (fake = positive, score = -loglik)."""
+    real, fake = np.asarray(real_loglik, float), np.asarray(fake_loglik, float)
+    return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], -np.r_[real, fake]))
+
+
 def detection_metrics(real_loglik: np.ndarray, fake_loglik: np.ndarray, threshold: float) -> dict:
     """AUC, AP, accuracy and TPR at the threshold, TPR at 1% and 5% false alarms (fake = positive, score = -loglik)."""
     real = -np.asarray(real_loglik, float)
@@ -122,7 +128,7 @@ def detection_metrics(real_loglik: np.ndarray, fake_loglik: np.ndarray, threshol
     s = np.r_[real, fake]
     flagged = s > -threshold  # loglik < threshold
     out = {
-        "auc": float(roc_auc_score(y, s)),
+        "auc": auc(real_loglik, fake_loglik),
         "ap": float(average_precision_score(y, s)),
         "acc_at_threshold": float(np.mean(flagged == y.astype(bool))),
         "tpr_at_threshold": float(np.mean(flagged[len(real):])),
