@@ -2,10 +2,13 @@
 
     python benchmarks/compare.py runs/quality_*.txt              # AUC and TPR at 5% false alarms
     python benchmarks/compare.py --bootstrap 1000 runs/report_*  # mean AUC with paired bootstrap 95% intervals
+    python benchmarks/compare.py --bootstrap 1000 --columns loglik,loglik_appearance,loglik_trace runs/report_x
 
 The second form reads the `scores.csv` of report folders (quality.py --out) and resamples the
 development images (real and each generator, with replacement; the same draws for every run), so the
 differences to the first run come with an interval that says whether they exceed the dev set's noise.
+`--columns` compares scores.csv columns instead of runs: `loglik` is the fused score, `loglik_<name>`
+each witness alone, so one report folder tells whether the fusion beats its witnesses.
 """
 
 from __future__ import annotations
@@ -42,21 +45,28 @@ def table(files: list[str]) -> None:
             print(f"{cond:<16}{gen:<10}{cells}")
 
 
-def read_scores(folder: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """{(condition, group): {path: loglik}} for the images with a face in a report's scores.csv."""
+def read_scores(folder: Path, column: str = "loglik") -> dict[tuple[str, str], dict[str, float]]:
+    """{(condition, group): {path: score}} for the images with a face in a report's scores.csv (higher = more real)."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     with open(folder / "scores.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        if column not in (reader.fieldnames or []):
+            raise SystemExit(f"error: {folder / 'scores.csv'} has no column {column!r} (it has {reader.fieldnames})")
+        for row in reader:
             if row["status"] == "face":
-                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = float(row["loglik"])
+                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = float(row[column])
     return out
 
 
-def bootstrap(folders: list[str], n_boot: int, seed: int = 0) -> None:
-    """Print each run's mean AUC over generators with a 95% interval, and its paired difference to the first run."""
+def bootstrap(folders: list[str], n_boot: int, seed: int = 0, columns: tuple[str, ...] = ("loglik",)) -> None:
+    """Print each run's mean AUC over generators with a 95% interval, and its paired difference to the first run.
+
+    A run is a report folder, or with several `columns` a (folder, column) pair named FOLDER:COLUMN.
+    """
     from facecheck.evaluate import auc
 
-    runs = {Path(f).name.removeprefix("report_"): read_scores(Path(f)) for f in folders}
+    runs = {Path(f).name.removeprefix("report_") + (f":{c}" if len(columns) > 1 else ""): read_scores(Path(f), c)
+            for f in folders for c in columns}
     first = next(iter(runs))
     rng = np.random.default_rng(seed)
     for cond in sorted({c for r in runs.values() for c, _ in r}):
@@ -88,9 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="quality.py outputs (.txt), or report folders with --bootstrap")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N", help="paired bootstrap over report folders' scores.csv")
+    parser.add_argument("--columns", default="loglik",
+                        help="with --bootstrap: scores.csv columns to compare, e.g. loglik,loglik_appearance (default: loglik, the fused score)")
     args = parser.parse_args()
     if args.bootstrap:
-        bootstrap(args.runs, args.bootstrap)
+        bootstrap(args.runs, args.bootstrap, columns=tuple(c.strip() for c in args.columns.split(",") if c.strip()))
     else:
         table(args.runs)
 

@@ -31,10 +31,11 @@ def features(model, crops: np.ndarray) -> dict[str, np.ndarray]:
     """Every variant's features of crops (N, S, S, 3) uint8."""
     import torch
 
-    net, out = model.extractor.network.eval(), {"embed": [], "embed_flip": [], "pooled": [], "all_stages": []}
+    extractor = model.witness("appearance").extractor
+    net, out = extractor.network.eval(), {"embed": [], "embed_flip": [], "pooled": [], "all_stages": []}
     with torch.no_grad():
         for i in range(0, len(crops), 128):
-            x = model.extractor.to_tensor(crops[i : i + 128])
+            x = extractor.to_tensor(crops[i : i + 128])
             h, stats, j = net.stem(x), [], 0
             for n_blocks in net.blocks:
                 for _ in range(n_blocks):
@@ -68,13 +69,14 @@ def main() -> int:
         print(f"error: {data}: no dev/real folder", file=sys.stderr)
         return 2
 
-    from facecheck.evaluate import auc, largest_crops, match_format
+    from facecheck.evaluate import auc, largest_inputs, match_format
     from facecheck.io import find_images
     from facecheck.train.pipeline import build_pools, default_cache_dir
     from facecheck.weights import load_model
 
     model = load_model(args.model)
-    size, scale = model.extractor.input_size, model.crop_scale
+    spec = model.witness("appearance").spec
+    size = spec.size
     pools = [build_pools([data / d], read_exif=d == "exif_photos", size=size, cache_dir=default_cache_dir(), seed=0)[0]
              for d in ("exif_photos", "real_faces")]
     faces = [p.subset(p.is_face) for p in pools]
@@ -85,8 +87,8 @@ def main() -> int:
     dev = {}
     for cond, transform in (("as_distributed", None), ("matched", match_format)):
         for name, folder in groups.items():
-            crops = [c for s, c in largest_crops(find_images([folder], recursive=True), size, scale, transform=transform)
-                     if s == "face"]
+            crops = [x["appearance"] for s, x in largest_inputs(find_images([folder], recursive=True),
+                                                                 {"appearance": spec}, transform=transform) if s == "face"]
             dev[cond, name] = features(model, np.stack(crops))
 
     rng = np.random.default_rng(0)

@@ -1,16 +1,15 @@
-"""Compose the stages: image -> faces -> crops -> features -> log-likelihoods -> verdicts."""
+"""Compose the stages: image -> faces -> each witness's inputs -> features -> log-likelihoods -> fused score -> verdict."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 from joblib import Parallel, delayed
 
 from .config import Config
-from .features import extract_features
 from .io import find_images
 from .metadata import Metadata
 from .prepare import Prepared, name_of, prepare
@@ -20,7 +19,13 @@ from .weights import Model, load_model
 
 @dataclass(frozen=True)
 class FaceScore:
-    """One face's result: where it is, its log-likelihood and the verdict."""
+    """One face's result: where it is, its score and the verdict.
+
+    `loglik` is the fused score: the sum over witnesses of (log-likelihood - mean) / std, both measured on
+    held-out real faces, so in standard deviations of real faces (higher = more photographic; for a
+    facecheck-bundle/1 bundle, the one witness's log-likelihood itself). `threshold` and `margin` are in
+    the same unit. `witnesses` holds each witness's own log-likelihood under its mixture.
+    """
 
     face_index: int
     box: tuple[int, int, int, int]
@@ -29,6 +34,7 @@ class FaceScore:
     threshold: float
     margin: float
     verdict: str
+    witnesses: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,12 @@ class ScanResult:
 
 
 def _score_batch(sources: list, prepared: list[Prepared], model: Model) -> list[ScanResult]:
-    """Run every crop of a batch of files through the CNN together, then score and decide."""
-    crops = [p.crops for p in prepared if p.crops is not None]
-    loglik = iter(())
-    if crops:
-        loglik = iter(model.scorer.score_samples(extract_features(np.concatenate(crops), model.extractor)))
+    """Run the faces of a batch of files through every witness together, then fuse and decide."""
+    with_faces = [p for p in prepared if p.faces]
+    fused, per_face = iter(()), iter(())
+    if with_faces:
+        scores, witnesses = model.score({name: np.concatenate([p.inputs[name] for p in with_faces]) for name in model.specs})
+        fused, per_face = iter(scores), iter(witnesses)
     threshold = model.threshold
     results = []
     for source, prep in zip(sources, prepared):
@@ -64,10 +71,9 @@ def _score_batch(sources: list, prepared: list[Prepared], model: Model) -> list[
             continue
         faces = []
         for i, face in enumerate(prep.faces):
-            ll = float(next(loglik))
-            faces.append(
-                FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, decide(ll, threshold))
-            )
+            ll = float(next(fused))
+            faces.append(FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, decide(ll, threshold),
+                                   next(per_face)))
         results.append(ScanResult(name_of(source), tuple(faces), threshold=threshold, metadata=prep.metadata))
     return results
 
@@ -77,8 +83,7 @@ def scan_image(
 ) -> ScanResult:
     """Scan one image (a path or an (H, W, 3) uint8 RGB array) and return its faces' verdicts."""
     model = model or load_model(device=config.device)
-    size = model.extractor.input_size
-    return _score_batch([image], [prepare(image, size, model.crop_scale, config)], model)[0]
+    return _score_batch([image], [prepare(image, model.specs, config)], model)[0]
 
 
 def scan_paths(
@@ -92,7 +97,7 @@ def scan_paths(
     """Scan files, folders and globs in sorted order, yielding one ScanResult per file.
 
     Files are decoded and searched for faces in parallel (`config.n_jobs` worker processes), and
-    the faces of `config.batch_files` files go through the CNN as one batch.
+    the faces of `config.batch_files` files go through the witnesses' networks as one batch.
     """
     files = find_images(paths, recursive=recursive, extensions=extensions)
     yield from scan_files(files, model, config=config)
@@ -108,15 +113,15 @@ def scan_files(
     """
     files = list(files)
     model = model or load_model(device=config.device)
-    size, scale = model.extractor.input_size, model.crop_scale
+    specs = model.specs
     if config.n_jobs > 1 and len(files) > config.batch_files:
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
-        # worker processes prepare the files, in order, while this process runs the CNN.
+        # worker processes prepare the files, in order, while this process runs the networks.
         prepared = Parallel(n_jobs=config.n_jobs, backend="loky", return_as="generator", batch_size=2)(
-            delayed(prepare)(f, size, scale, config) for f in files
+            delayed(prepare)(f, specs, config) for f in files
         )
     else:
-        prepared = (prepare(f, size, scale, config) for f in files)
+        prepared = (prepare(f, specs, config) for f in files)
     chunk: list = []
     for item in zip(files, prepared):
         chunk.append(item)

@@ -126,8 +126,10 @@ def scan(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Scan images and report, for every face, its log-likelihood under the model of photographs and a verdict.
+    """Scan images and report, for every face, its score under the model of photographs and a verdict.
 
+    loglik is the fused score of the bundle's witnesses (each witness's log-likelihood, standardised on
+    held-out real faces, summed); --json adds each witness's own log-likelihood as witnesses.
     Verdict: real (loglik >= threshold), ai-generated (below), no_face, or error.
     Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, verdict,
     detector_confidence, error, metadata.
@@ -206,7 +208,8 @@ def info(
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
 ) -> None:
-    """Show the model bundle's manifest: version, training data, threshold and false-alarm rate."""
+    """Show the model bundle's manifest: its witnesses and their mixtures, the fusion, threshold and training data."""
+    from .describe import describe_bundle
     from .weights import locate, read_manifest
 
     try:
@@ -217,57 +220,7 @@ def info(
     if as_json:
         print(json.dumps(manifest, indent=2))
         return
-    ex = manifest.get("extractor", {})
-    lines = [
-        f"bundle:        {path}",
-        f"written by:    facecheck {manifest.get('facecheck_version')} on {manifest.get('created')}",
-        f"extractor:     {ex.get('architecture')} {ex.get('network')} at {ex.get('input_size')} px, crop x{manifest.get('crop_scale')}",
-        f"gmm:           {manifest.get('gmm')}",
-        f"threshold:     {manifest.get('threshold')} (false-alarm rate {manifest.get('false_alarm')} on held-out real faces)",
-        *_training_lines(manifest.get("training", {})),
-    ]
-    card = path / "MODEL_CARD.md"
-    if card.is_file():
-        lines.append(f"model card:    {card}")
-        summary = _card_summary(card.read_text(encoding="utf-8", errors="replace"))
-        if summary:
-            lines += ["", summary]
-    print("\n".join(lines))
-
-
-def _training_lines(t: dict) -> list[str]:
-    """A readable summary of a manifest's training record (whatever parts it has)."""
-    if not isinstance(t, dict) or not t:
-        return ["training:      (not recorded)"]
-    photos, faces = t.get("photos") or {}, t.get("faces_folders") or {}
-    lines = [f"training:      {photos.get('files', '?')} photos ({photos.get('with_exif', '?')} with EXIF; "
-             f"{photos.get('faces', '?')} faces, {photos.get('scene_crops', '?')} scene crops)"
-             + (f" + {faces.get('files')} face photos ({faces.get('faces')} faces)" if faces else "")]
-    exif, manip = t.get("exif_task") or {}, t.get("manipulation_task") or {}
-    if exif or manip:
-        lines.append(f"               EXIF ranking {exif.get('train', 0)} train / {exif.get('val', 0)} val crops; "
-                     f"manipulation {manip.get('train', 0)} train / {manip.get('val', 0)} val faces")
-    settings = t.get("settings") or {}
-    if settings:
-        lines.append(f"               {settings.get('epochs')} epochs, tasks {'+'.join(settings.get('tasks', []))}, "
-                     f"seed {settings.get('seed')}" + (f", from {t['init']}" if t.get("init") else ""))
-    elif t.get("extractor"):
-        lines.append(f"               extractor {t['extractor']}")
-    return lines
-
-
-def _card_summary(card: str) -> str:
-    """The text under the model card's `## Summary` heading."""
-    out, inside = [], False
-    for line in card.splitlines():
-        if line.startswith("## "):
-            if inside:
-                break
-            inside = line[3:].strip().lower() == "summary"
-            continue
-        if inside:
-            out.append(line)
-    return "\n".join(out).strip()
+    print(describe_bundle(path, manifest))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -275,8 +228,8 @@ def train(
     photos: list[Path] = typer.Argument(..., help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model bundle to (must not exist unless --force)."),
     faces: Optional[list[Path]] = typer.Option(None, "--faces", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's extractor (fine-tuning)."),
-    gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the extractor (--init, else the shipped model); only refit and recalibrate the GMM."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's appearance witness (fine-tuning)."),
+    gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the witnesses of --init (else the shipped model); only refit their mixtures, the fusion and the threshold."),
     epochs: int = typer.Option(6, "--epochs", min=0, help="Training epochs (one epoch = one pass over the training faces; 0 = untrained extractor, a baseline)."),
     batch_size: int = typer.Option(64, "--batch-size", min=4, help="Images per step: half EXIF crops, half faces (each face original and manipulated)."),
     input_size: int = typer.Option(128, "--input-size", min=32, help="Crop side in pixels (ignored with --init/--gmm-only)."),
@@ -346,7 +299,8 @@ def evaluate(
     """Score the largest face of every image and report, per generator and on average, AUC, average
     precision, accuracy and TPR at the threshold, and TPR at 1% and 5% false alarms.
 
-    Convention: AI-generated is the positive class; the score is minus the log-likelihood.
+    Convention: AI-generated is the positive class; the score is minus the fused score (loglik).
+    scores.csv also has each witness's own log-likelihood (loglik_<name>).
     """
     from . import evaluate as ev
     from .weights import load_model

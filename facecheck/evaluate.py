@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -20,7 +20,7 @@ from .io import find_images, load_image
 from .prepare import prepare
 from .weights import Model
 
-SCORE_CONVENTION = "positive class = AI-generated; score = -loglik (higher = more likely AI-generated)"
+SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused score (higher = more likely AI-generated)"
 MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
 
 
@@ -72,44 +72,52 @@ def parse_perturbations(spec: str | None) -> dict[str, Callable[[np.ndarray], np
 
 @dataclass(frozen=True)
 class ImageScore:
-    """The largest face's log-likelihood in one image (NaN when no face or unreadable)."""
+    """The largest face's fused score and each witness's log-likelihood in one image (NaN when no face or unreadable)."""
 
     path: str
     loglik: float
     status: str  # "face", "no_face" or "error"
+    witnesses: dict[str, float] = field(default_factory=dict)
 
 
-def _largest_crop(path: Path, transform, size: int, scale: float, config: Config):
-    """Decode and transform one image, then detect and crop through the scan's own `prepare`."""
+def _largest_inputs(path: Path, transform, specs: dict, config: Config):
+    """Decode and transform one image, then detect and cut through the scan's own `prepare`."""
     try:
         image = load_image(path, max_pixels=config.max_pixels)
     except FacecheckError:
         return "error", None
-    prepared = prepare(transform(image) if transform is not None else image, size, scale, config)
+    prepared = prepare(transform(image) if transform is not None else image, specs, config)
     if prepared.error:
         return "error", None
-    if prepared.crops is None:
+    if not prepared.faces:
         return "no_face", None
-    return "face", prepared.crops[0]  # faces come largest first
+    return "face", {name: x[0] for name, x in prepared.inputs.items()}  # faces come largest first
 
 
-def largest_crops(files: list[Path], size: int, scale: float, *, transform=None, config: Config = Config(),
-                  progress=None) -> list[tuple[str, np.ndarray | None]]:
-    """(status, crop) of the largest face of each file after an optional image transform."""
+def largest_inputs(files: list[Path], specs: dict, *, transform=None, config: Config = Config(),
+                   progress=None) -> list[tuple[str, dict[str, np.ndarray] | None]]:
+    """(status, {witness name: input}) of the largest face of each file after an optional image transform.
+
+    `specs` maps witness names to their CropSpec / PatchSpec (`Model.specs`).
+    """
     items = progress(files) if progress else files
     # Processes, not threads: dlib's detector holds the GIL (see api.scan_files).
     return Parallel(n_jobs=config.n_jobs, backend="loky", batch_size=8)(
-        delayed(_largest_crop)(f, transform, size, scale, config) for f in items
+        delayed(_largest_inputs)(f, transform, specs, config) for f in items
     )
 
 
 def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
-    """Score the largest face of each file after an optional image transform."""
-    prepared = largest_crops(files, model.extractor.input_size, model.crop_scale, transform=transform,
-                             config=config, progress=progress)
-    crops = [c for s, c in prepared if s == "face"]
-    loglik = iter(model.scorer.score_samples(model.extractor.transform(np.stack(crops))) if crops else [])
-    return [ImageScore(str(f), float(next(loglik)) if s == "face" else float("nan"), s) for f, (s, _) in zip(files, prepared)]
+    """Score the largest face of each file (fused, and per witness) after an optional image transform."""
+    prepared = largest_inputs(files, model.specs, transform=transform, config=config, progress=progress)
+    faces = [inputs for s, inputs in prepared if s == "face"]
+    fused, per_face = iter(()), iter(())
+    if faces:
+        scores, witnesses = model.score({name: np.stack([x[name] for x in faces]) for name in model.specs})
+        fused, per_face = iter(scores.tolist()), iter(witnesses)
+    nan = {name: float("nan") for name in model.specs}
+    return [ImageScore(str(f), next(fused), s, next(per_face)) if s == "face" else ImageScore(str(f), float("nan"), s, nan)
+            for f, (s, _) in zip(files, prepared)]
 
 
 def auc(real_loglik: np.ndarray, fake_loglik: np.ndarray) -> float:
@@ -152,7 +160,10 @@ def evaluate(
     progress=None,
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[dict, list[dict]]:
-    """Score real and fake folders under each condition; return (metrics per condition, score rows)."""
+    """Score real and fake folders under each condition; return (metrics per condition, score rows).
+
+    Metrics are of the fused score; each row also carries `loglik_<name>`, each witness's log-likelihood.
+    """
     real_files = find_images(list(real_dirs), recursive=True)
     fake_files = {name: find_images([d], recursive=True) for name, d in fake_dirs.items()}
     if not real_files or not all(fake_files.values()):
@@ -165,7 +176,8 @@ def evaluate(
             groups[name] = score_images(files, model, transform=transform, config=config, progress=progress)
         for group, scores in groups.items():
             rows += [{"condition": cond, "group": group, "label": int(group != "real"), "path": s.path,
-                      "status": s.status, "loglik": s.loglik} for s in scores]
+                      "status": s.status, "loglik": s.loglik, **{f"loglik_{w}": v for w, v in s.witnesses.items()}}
+                     for s in scores]
         real = np.array([s.loglik for s in groups["real"] if s.status == "face"])
         cond_metrics = {"counts": {g: {k: sum(1 for s in v if s.status == k) for k in ("face", "no_face", "error")}
                                    for g, v in groups.items()}, "generators": {}}
@@ -195,7 +207,11 @@ def conditions_for(matched: str, perturb: str | None) -> dict[str, Callable | No
 
 
 def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *, threshold: float, plots: bool = True) -> list[Path]:
-    """Write metrics.json, metrics.csv, scores.csv and (with matplotlib) ROC and histogram PNGs; returns the files."""
+    """Write metrics.json, metrics.csv, scores.csv and (with matplotlib) ROC and histogram PNGs; returns the files.
+
+    scores.csv has one row per image: condition, group, label, path, status, loglik (the fused score) and
+    loglik_<name> per witness (its own log-likelihood), so a witness alone and the fusion compare on one run.
+    """
     import csv
     import json
 
@@ -213,7 +229,8 @@ def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *,
                 w.writerow([cond, gen, *[g[k] for k in keys], g["n_real"], g["n_fake"]])
             w.writerow([cond, "mean", *[m["mean"][k] for k in keys], "", ""])
     with open(written[2], "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-        w = csv.DictWriter(f, fieldnames=["condition", "group", "label", "path", "status", "loglik"])
+        # loglik is the fused score; loglik_<name> each witness's own log-likelihood.
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["condition", "group", "label", "path", "status", "loglik"])
         w.writeheader()
         w.writerows(rows)
     if plots:

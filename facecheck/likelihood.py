@@ -1,4 +1,4 @@
-"""Model photographic faces' features with a Gaussian mixture; score faces by log-likelihood."""
+"""Model photographic faces' features with Gaussian mixtures (one per witness); fuse and score log-likelihoods."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from .errors import NotFittedError, WeightsError
 from .verdict import decide_many, threshold_at
 
 _FORMAT = "facecheck-face-scorer/1"
+_FUSION_FORMAT = "facecheck-fused-scorer/1"
+FUSION_FILE = "fusion.json"
+FUSION_RULE = "sum over witnesses of (loglik - mean) / std, both measured on held-out real faces"
 
 
 class FaceScorer:
@@ -180,6 +183,131 @@ class FaceScorer:
                 MemoryError, RecursionError) as exc:
             raise WeightsError(f"{path}: not a valid face-scorer file ({str(exc) or type(exc).__name__})") from None
         return scorer
+
+
+class FusedScorer:
+    """One fitted FaceScorer per witness, fused into one score in standard deviations of real faces.
+
+    The fused score of a face is sum over witnesses w of (loglik_w - mean_w) / std_w, where mean_w and
+    std_w are the witness's log-likelihood statistics on held-out real faces (`fit_fusion`): higher is
+    more photographic, and each witness weighs as much as its spread on real faces. With one witness the
+    fused score is an affine function of its log-likelihood.
+
+    Parameters
+    ----------
+    scorers : witness name -> fitted FaceScorer, in the witnesses' order.
+    """
+
+    def __init__(self, scorers: dict[str, FaceScorer]):
+        self.scorers = dict(scorers)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.scorers)
+
+    def _check_keys(self, by_witness: dict, what: str) -> None:
+        if not self.scorers:
+            raise NotFittedError("this FusedScorer has no witness scorers")
+        if not isinstance(by_witness, dict) or list(by_witness) != self.names:
+            got = list(by_witness) if isinstance(by_witness, dict) else type(by_witness).__name__
+            raise ValueError(f"{what} are given for {got}; expected one array per witness: {self.names}")
+
+    def witness_scores(self, features_by_witness: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each witness's log-likelihoods {name: (n_faces,)} of its features {name: (n_faces, n_features)}."""
+        self._check_keys(features_by_witness, "features")
+        return {name: self.scorers[name].score_samples(features_by_witness[name]) for name in self.names}
+
+    def fit_fusion(self, logliks_by_witness: dict[str, np.ndarray]) -> "FusedScorer":
+        """Store each witness's mean and std of log-likelihood on held-out real faces; returns self."""
+        self._check_keys(logliks_by_witness, "log-likelihoods")
+        self.mean_, self.std_ = {}, {}
+        for name, ll in logliks_by_witness.items():
+            ll = np.asarray(ll, dtype=np.float64)
+            if ll.ndim != 1 or len(ll) < 2 or not np.all(np.isfinite(ll)) or not np.std(ll) > 0:
+                raise ValueError(f"witness {name!r}: fusion needs 2 or more finite, not all equal log-likelihoods")
+            self.mean_[name], self.std_[name] = float(np.mean(ll)), float(np.std(ll))
+        self.threshold_ = None
+        self.false_alarm_ = None
+        return self
+
+    def fuse(self, logliks_by_witness: dict[str, np.ndarray]) -> np.ndarray:
+        """Fused scores (n_faces,) of each witness's log-likelihoods {name: (n_faces,)}."""
+        if not hasattr(self, "mean_"):
+            raise NotFittedError("this FusedScorer has no fusion statistics; call fit_fusion() or load one")
+        self._check_keys(logliks_by_witness, "log-likelihoods")
+        return sum((np.asarray(ll, np.float64) - self.mean_[w]) / self.std_[w] for w, ll in logliks_by_witness.items())
+
+    def score_samples(self, features_by_witness: dict[str, np.ndarray]) -> np.ndarray:
+        """Fused scores (n_faces,) of features {name: (n_faces, n_features)} (higher = more photographic)."""
+        return self.fuse(self.witness_scores(features_by_witness))
+
+    def calibrate(self, features_calib: dict[str, np.ndarray], false_alarm: float = 0.05) -> "FusedScorer":
+        """Set `threshold_` so that a fraction `false_alarm` of held-out real faces' fused scores falls below it."""
+        self.threshold_ = threshold_at(self.score_samples(features_calib), false_alarm)
+        self.false_alarm_ = float(false_alarm)
+        return self
+
+    def predict(self, features_by_witness: dict[str, np.ndarray]) -> np.ndarray:
+        """Verdicts (n_faces,): "real" at or above the threshold, else "ai-generated"."""
+        if getattr(self, "threshold_", None) is None:
+            raise NotFittedError("this FusedScorer has no threshold; call calibrate() first")
+        return decide_many(self.score_samples(features_by_witness), self.threshold_)
+
+    def fusion_dict(self) -> dict:
+        """The fusion statistics, threshold and false-alarm rate as plain JSON values."""
+        if not hasattr(self, "mean_"):
+            raise NotFittedError("this FusedScorer has no fusion statistics; call fit_fusion() first")
+        return {
+            "rule": FUSION_RULE,
+            "stats": {w: {"mean": self.mean_[w], "std": self.std_[w]} for w in self.names},
+            "threshold": self.threshold_,
+            "false_alarm": self.false_alarm_,
+        }
+
+    @classmethod
+    def from_parts(cls, scorers: dict[str, FaceScorer], fusion: dict) -> "FusedScorer":
+        """Rebuild from fitted scorers and a `fusion_dict`; ValueError when they do not fit together."""
+        fused = cls(scorers)
+        stats = fusion["stats"]
+        if not isinstance(stats, dict) or list(stats) != fused.names:
+            raise ValueError(f"fusion statistics are for {list(stats)}, the scorers for {fused.names}")
+        fused.mean_ = {w: float(stats[w]["mean"]) for w in fused.names}
+        fused.std_ = {w: float(stats[w]["std"]) for w in fused.names}
+        if not all(np.isfinite(fused.mean_[w]) and 0 < fused.std_[w] < np.inf for w in fused.names):
+            raise ValueError("fusion statistics must be finite, with positive standard deviations")
+        fused.threshold_ = None if fusion["threshold"] is None else float(fusion["threshold"])
+        fused.false_alarm_ = None if fusion["false_alarm"] is None else float(fusion["false_alarm"])
+        return fused
+
+    def save(self, folder: str | Path) -> None:
+        """Write `<name>.npz` per witness scorer and fusion.json (no pickle) into `folder`."""
+        folder = Path(folder)
+        fusion = {"format": _FUSION_FORMAT, **self.fusion_dict()}
+        for name, scorer in self.scorers.items():
+            scorer.save(folder / _scorer_file(name))
+        (folder / FUSION_FILE).write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "FusedScorer":
+        """Read a FusedScorer written by `save`."""
+        path = Path(folder) / FUSION_FILE
+        try:
+            if path.stat().st_size > 1 << 20:
+                raise ValueError("over 1 MiB")
+            fusion = json.loads(path.read_text(encoding="utf-8"))
+            if fusion.get("format") != _FUSION_FORMAT:
+                raise ValueError(f"unknown format {fusion.get('format')!r}")
+            names = list(fusion["stats"])
+            scorers = {name: FaceScorer.load(Path(folder) / _scorer_file(name)) for name in names}
+            return cls.from_parts(scorers, fusion)
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise WeightsError(f"{path}: not a valid fused-scorer file ({str(exc) or type(exc).__name__})") from None
+
+
+def _scorer_file(name: str) -> str:
+    from .witnesses import check_name
+
+    return f"{check_name(name)}.npz"
 
 
 _PRECISION_NDIM = {"full": 3, "tied": 2, "diag": 2, "spherical": 1}

@@ -1,26 +1,30 @@
-"""Decode, detect and crop one input: the half of a scan that needs no torch, run in worker processes."""
+"""Decode, detect and cut each witness's input: the half of a scan that needs no torch, run in worker processes."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import Config
-from .crop import crop_face
 from .detect import Face, detect_faces
 from .errors import FacecheckError
 from .io import load_image
 from .metadata import Metadata, read_metadata
+from .witnesses.base import CropSpec, PatchSpec
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """One input ready for the CNN: its faces and their crops, or why it could not be read."""
+    """One input ready for the witnesses: its faces and each witness's inputs, or why it could not be read.
+
+    `inputs` maps a witness name to its inputs stacked over the faces, (n_faces, *spec.shape) uint8;
+    empty when there is no face.
+    """
 
     faces: tuple[Face, ...] = ()
-    crops: np.ndarray | None = None
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
     metadata: Metadata | None = None
 
@@ -30,16 +34,23 @@ def name_of(source: str | os.PathLike | np.ndarray) -> str:
     return "<array>" if isinstance(source, np.ndarray) else str(source)
 
 
-def prepare(source: str | os.PathLike | np.ndarray, size: int, scale: float, config: Config) -> Prepared:
-    """Read metadata and decode (if a path), detect and crop; an unreadable file becomes an error record."""
+def prepare(
+    source: str | os.PathLike | np.ndarray, witnesses_specs: dict[str, CropSpec | PatchSpec], config: Config
+) -> Prepared:
+    """Read metadata and decode (if a path), detect, and cut every face for each witness's spec.
+
+    An unreadable file becomes an error record. Numpy only: the specs and the result pickle cheaply.
+    """
     metadata = None if isinstance(source, np.ndarray) else _metadata(source)
     try:
         image = source if isinstance(source, np.ndarray) else load_image(source, max_pixels=config.max_pixels)
         faces = detect_faces(
             image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face
         )
-        crops = np.stack([crop_face(image, f.box, size=size, scale=scale) for f in faces]) if faces else None
-        return Prepared(tuple(faces), crops, metadata=metadata)
+        if not faces:
+            return Prepared(metadata=metadata)
+        inputs = {name: np.stack([spec.cut(image, f.box) for f in faces]) for name, spec in witnesses_specs.items()}
+        return Prepared(tuple(faces), inputs, metadata=metadata)
     except FacecheckError as exc:
         return Prepared(error=str(exc), metadata=metadata)
     except Exception as exc:  # a batch tool reports any per-file failure and goes on

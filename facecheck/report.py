@@ -30,8 +30,9 @@ COLUMNS = (
     "error",
     "metadata",
 )
-# JSON rows carry the metadata evidence too (a nested object; CSV and the table get only the summary word).
-JSON_KEYS = COLUMNS + ("metadata_evidence",)
+# JSON rows carry the metadata evidence too (a nested object; CSV and the table get only the summary word),
+# and each witness's own log-likelihood ({name: loglik}; null for no_face and error rows).
+JSON_KEYS = COLUMNS + ("metadata_evidence", "witnesses")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a crafted file name must not send to a terminal: C0/C1 controls (escape sequences that move the
 # cursor, retitle the window or fake an extra line) and bidirectional overrides (that reverse the text shown).
@@ -115,8 +116,9 @@ class JsonWriter:
     def write(self, result: ScanResult) -> None:
         """Add the rows of one result."""
         evidence = result.metadata.evidence if result.metadata else None
-        self._rows.extend({**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence}
-                          for row in rows(result))
+        witnesses = [{k: _json_value(v) for k, v in f.witnesses.items()} for f in result.faces] or [None]
+        self._rows.extend({**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence, "witnesses": w}
+                          for row, w in zip(rows(result), witnesses, strict=True))
 
     def close(self) -> None:
         """Write the array."""

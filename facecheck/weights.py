@@ -1,4 +1,4 @@
-"""Locate, verify, load and write model bundles (extractor state_dict + GMM arrays + JSON manifest)."""
+"""Locate, verify, load and write model bundles: each witness's weights and mixture, the fusion, a JSON manifest."""
 
 from __future__ import annotations
 
@@ -15,14 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import WeightsError
-from .features import FeatureExtractor
-from .likelihood import FaceScorer
+from .errors import ConfigError, WeightsError
+from .likelihood import FaceScorer, FusedScorer
+from .witnesses import CropSpec, PatchSpec, Witness, check_name, load_witness
 
-BUNDLE_FORMAT = "facecheck-bundle/1"
+BUNDLE_FORMAT = "facecheck-bundle/2"
+# facecheck 0.2.0's bundles: one extractor.pt and scorer.npz, read as a bundle of one appearance witness.
+LEGACY_FORMAT = "facecheck-bundle/1"
 MANIFEST = "manifest.json"
-EXTRACTOR_FILE = "extractor.pt"
-SCORER_FILE = "scorer.npz"
+EXTRACTOR_FILE = "extractor.pt"  # LEGACY_FORMAT only
+SCORER_FILE = "scorer.npz"  # LEGACY_FORMAT only
+MAX_WITNESSES = 16
+# A witness's input for one face, in uint8 values: the load-time probe must not allocate gigabytes.
+MAX_INPUT_VALUES = 1 << 26
 ENV_VAR = "FACECHECK_MODEL"
 MANIFEST_MAX_BYTES = 8 * 1024 * 1024
 
@@ -79,68 +84,135 @@ def read_manifest(path: str | os.PathLike) -> dict:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past the limit
         raise WeightsError(f"{path / MANIFEST}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise WeightsError(f"{path}: not a {BUNDLE_FORMAT} bundle")
+    if not isinstance(manifest, dict) or manifest.get("format") not in (BUNDLE_FORMAT, LEGACY_FORMAT):
+        raise WeightsError(f"{path}: not a {BUNDLE_FORMAT} (or {LEGACY_FORMAT}) bundle")
+    needed = {e[k] for e in witness_entries(manifest, path) for k in ("weights", "scorer")}
     files = manifest.get("files")
-    if not isinstance(files, dict) or not {EXTRACTOR_FILE, SCORER_FILE} <= files.keys():
-        raise WeightsError(f"{path / MANIFEST}: manifest lists no extractor or scorer file")
+    if not isinstance(files, dict) or not needed <= files.keys():
+        raise WeightsError(f"{path / MANIFEST}: manifest lists no weights or scorer file for some witness")
     for name, expected in files.items():
         file = path / name
-        if Path(name).name != name or not file.is_file():
+        if Path(name).name != name or name == MANIFEST:
+            raise WeightsError(f"{path / MANIFEST}: lists {name!r}, which cannot be a file of the bundle")
+        if not file.is_file():
             raise WeightsError(f"{path}: bundle file {name!r} is missing")
         if sha256_file(file) != expected:
             raise WeightsError(f"{file}: sha256 does not match the manifest; the bundle is damaged or tampered with")
     return manifest
 
 
+def witness_entries(manifest: dict, path: str | os.PathLike = "") -> list[dict]:
+    """The manifest's witnesses, in order: {name, kind, config, weights, scorer, gmm} each.
+
+    A LEGACY_FORMAT manifest gives one appearance witness: extractor.pt with the manifest's crop_scale,
+    scorer.npz. Raises WeightsError for a malformed list.
+    """
+    if manifest.get("format") == LEGACY_FORMAT:
+        ex = manifest.get("extractor")
+        spec = {"type": "crop", "size": ex.get("input_size") if isinstance(ex, dict) else None,
+                "scale": manifest.get("crop_scale")}
+        return [{"name": "appearance", "kind": "appearance", "config": {"kind": "appearance", "spec": spec, "extractor": ex},
+                 "weights": EXTRACTOR_FILE, "scorer": SCORER_FILE, "gmm": manifest.get("gmm")}]
+    entries, seen = manifest.get("witnesses"), set()
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_WITNESSES:
+        raise WeightsError(f"{path}: the manifest must list 1 to {MAX_WITNESSES} witnesses")
+    for e in entries:
+        try:
+            if not isinstance(e, dict) or not all(isinstance(e.get(k), str) for k in ("kind", "weights", "scorer")):
+                raise ValueError("each witness needs a name, kind, config, weights and scorer")
+            if check_name(e.get("name")) in seen:
+                raise ValueError(f"witness {e['name']!r} is listed twice")
+            if not isinstance(e.get("config"), dict) or e["config"].get("kind") != e["kind"]:
+                raise ValueError(f"the config of witness {e['name']!r} is not of its kind {e['kind']!r}")
+        except ValueError as exc:
+            raise WeightsError(f"{path}: bad witness in the manifest ({exc})") from None
+        seen.add(e["name"])
+    return entries
+
+
 @dataclass(frozen=True)
 class Model:
-    """A loaded bundle: the feature extractor, the fitted scorer and the manifest."""
+    """A loaded bundle: its witnesses (in order), the fused scorer and the manifest."""
 
-    extractor: FeatureExtractor
-    scorer: FaceScorer
+    witnesses: list[Witness]
+    scorer: FusedScorer
     manifest: dict
     path: Path
 
     @property
-    def crop_scale(self) -> float:
-        """How much the detector's box is enlarged before cropping."""
-        return float(self.manifest["crop_scale"])
+    def specs(self) -> dict[str, CropSpec | PatchSpec]:
+        """What each witness cuts per face, by name (what `prepare` needs)."""
+        return {w.name: w.spec for w in self.witnesses}
 
     @property
     def threshold(self) -> float:
-        """Log-likelihood below which a face is called AI-generated."""
+        """Fused score below which a face is called AI-generated."""
         return float(self.scorer.threshold_)
+
+    def witness(self, name: str) -> Witness:
+        """The witness called `name`; ConfigError when the bundle has none."""
+        for w in self.witnesses:
+            if w.name == name:
+                return w
+        raise ConfigError(f"{self.path}: no witness {name!r} in this bundle (it has {', '.join(self.specs)})")
+
+    def features(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each witness's features {name: (N, d)} of its stacked inputs {name: (N, *spec.shape)}."""
+        return {w.name: w.transform(inputs[w.name]) for w in self.witnesses}
+
+    def score(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Fused scores (N,) and each face's {witness name: log-likelihood} of stacked inputs {name: (N, ...)}."""
+        logliks = self.scorer.witness_scores(self.features(inputs))
+        per_face = [dict(zip(logliks, values)) for values in zip(*(ll.tolist() for ll in logliks.values()))]
+        return self.scorer.fuse(logliks), per_face
 
 
 def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -> Model:
     """Locate, verify (sha256) and load a bundle; raises WeightsError with the reason."""
     path = locate(model)
     manifest = read_manifest(path)
-    extractor = FeatureExtractor.load(path / EXTRACTOR_FILE, manifest.get("extractor", {}), device=device)
-    scorer = FaceScorer.load(path / SCORER_FILE)
+    entries = witness_entries(manifest, path)
+    witnesses = [load_witness(path / e["weights"], e["config"], name=e["name"], device=device) for e in entries]
+    scorers = {e["name"]: FaceScorer.load(path / e["scorer"]) for e in entries}
+    try:
+        if manifest["format"] == LEGACY_FORMAT:  # the fused score is the log-likelihood itself
+            legacy = scorers["appearance"]
+            fusion = {"stats": {"appearance": {"mean": 0.0, "std": 1.0}}, "threshold": legacy.threshold_,
+                      "false_alarm": legacy.false_alarm_}
+        else:
+            fusion = {**manifest["fusion"], "threshold": manifest["threshold"], "false_alarm": manifest["false_alarm"]}
+        scorer = FusedScorer.from_parts(scorers, fusion)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WeightsError(f"{path}: unusable fusion in the manifest ({exc})") from None
     if scorer.threshold_ is None or not np.isfinite(scorer.threshold_):
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
     # A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused
     # here, rather than failing as an internal error at the first face of a scan.
-    try:
-        crop_scale = float(manifest["crop_scale"])
-        size = extractor.input_size
-        probe = scorer.score_samples(extractor.transform(np.zeros((1, size, size, 3), np.uint8)))
-        problem = None if 0 < crop_scale < 100 and np.shape(probe) == (1,) else f"crop_scale {crop_scale!r}"
-    except Exception as exc:  # any failure here means the same: not a usable bundle
-        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    problem = _probe(witnesses, scorer)
     if problem:
-        raise WeightsError(f"{path}: the extractor, scorer and manifest do not fit together ({problem})")
-    return Model(extractor=extractor, scorer=scorer, manifest=manifest, path=path)
+        raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({problem})")
+    return Model(witnesses=witnesses, scorer=scorer, manifest=manifest, path=path)
+
+
+def _probe(witnesses: list[Witness], scorer: FusedScorer) -> str | None:
+    """Score one blank face through every witness; what went wrong, or None."""
+    try:
+        features = {}
+        for w in witnesses:
+            if int(np.prod(w.spec.shape)) > MAX_INPUT_VALUES:
+                return f"witness {w.name!r} wants inputs of shape {w.spec.shape}"
+            features[w.name] = w.transform(np.zeros((1, *w.spec.shape), np.uint8))
+        probe = scorer.score_samples(features)
+        return None if np.shape(probe) == (1,) and np.all(np.isfinite(probe)) else f"probe score {probe!r}"
+    except Exception as exc:  # any failure here means the same: not a usable bundle
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def save_bundle(
     out: str | os.PathLike,
-    extractor: FeatureExtractor,
-    scorer: FaceScorer,
+    witnesses: list[Witness],
+    scorer: FusedScorer,
     *,
-    crop_scale: float = 1.3,
     training: dict | None = None,
     extra_files: dict[str, str | os.PathLike] | None = None,
     force: bool = False,
@@ -149,26 +221,31 @@ def save_bundle(
     out = Path(out)
     if out.exists() and not force:
         raise WeightsError(f"{out}: already exists; pass --force to replace it")
-    if scorer.threshold_ is None:
+    if getattr(scorer, "threshold_", None) is None:
         raise WeightsError("the scorer must be calibrated (threshold set) before it is saved")
+    entries = _entries(witnesses, scorer)
+    written = [MANIFEST, *(e[k] for e in entries for k in ("weights", "scorer")), *(extra_files or {})]
+    if len(set(written)) != len(written):
+        raise WeightsError(f"two bundle files would have the same name: {written}")
+    fusion = scorer.fusion_dict()
     out.parent.mkdir(parents=True, exist_ok=True)
     # Not mkdtemp: its 0700 mode would become the bundle's, unreadable to other users.
     tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
     tmp.mkdir()
     try:
-        extractor.save(tmp / EXTRACTOR_FILE)
-        scorer.save(tmp / SCORER_FILE)
+        for w, e in zip(witnesses, entries):
+            w.save(tmp / e["weights"])
+            scorer.scorers[w.name].save(tmp / e["scorer"])
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
         manifest = {
             "format": BUNDLE_FORMAT,
             "facecheck_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "extractor": extractor.config(),
-            "crop_scale": crop_scale,
-            "threshold": scorer.threshold_,
-            "false_alarm": scorer.false_alarm_,
-            "gmm": {"n_components": scorer.n_components, "covariance_type": scorer.covariance_type, "n_dims": scorer.n_dims},
+            "witnesses": entries,
+            "fusion": {"rule": fusion["rule"], "stats": fusion["stats"]},
+            "threshold": fusion["threshold"],
+            "false_alarm": fusion["false_alarm"],
             "training": training or {},
             "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
         }
@@ -184,3 +261,25 @@ def save_bundle(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _entries(witnesses: list[Witness], scorer: FusedScorer) -> list[dict]:
+    """The manifest's witness list; WeightsError when the witnesses and the scorer's mixtures disagree."""
+    if [w.name for w in witnesses] != scorer.names:
+        raise WeightsError(f"the witnesses {[w.name for w in witnesses]} and the scorer's {scorer.names} differ")
+    entries = []
+    for w in witnesses:
+        try:
+            config = {"kind": w.kind, **w.config()}
+            if config["kind"] != w.kind:
+                raise ValueError(f"its config says kind {config['kind']!r}, the witness is {w.kind!r}")
+            json.dumps(config)
+            check_name(w.name)
+        except (ValueError, TypeError) as exc:
+            raise WeightsError(f"witness {w.name!r} cannot be saved ({exc})") from None
+        mixture = scorer.scorers[w.name]
+        entries.append({"name": w.name, "kind": w.kind, "config": config, "weights": f"{w.name}{w.file_suffix}",
+                        "scorer": f"{w.name}.npz", "gmm": {"n_components": mixture.n_components,
+                                                            "covariance_type": mixture.covariance_type,
+                                                            "n_dims": mixture.n_dims}})
+    return entries

@@ -44,28 +44,79 @@ def _variants(crop: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny bundle: small FaceNet, FaceScorer fitted and calibrated on variants of the astronaut's face."""
+    """A tiny bundle: one appearance witness (small FaceNet), mixture and fusion fitted on astronaut variants."""
     return build_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
 
 
-def build_tiny_bundle(out: Path) -> Path:
-    """Write the tiny test bundle to `out` through the real save path (also used by scripts/fuzz_nightly.py)."""
-    from facecheck.crop import crop_face
+def _tiny_appearance(seed: int = 0):
+    """(witness, features of 120 variants of the astronaut's face) for a small FaceNet seeded by `seed`."""
     from facecheck.detect import detect_faces
     from facecheck.features import FeatureExtractor
     from facecheck.io import load_image
-    from facecheck.likelihood import FaceScorer
     from facecheck.network import FaceNet
+    from facecheck.witnesses.appearance import AppearanceWitness
+
+    torch.manual_seed(seed)
+    witness = AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), embed_dim=16),
+                                                 input_size=64), name="appearance" if seed == 0 else f"appearance_{seed}")
+    image = load_image(ASTRONAUT)
+    crops = _variants(witness.cut(image, detect_faces(image)[0].box), 120, np.random.default_rng(0))
+    return witness, witness.transform(crops)
+
+
+def build_tiny_bundle(out: Path, seeds: tuple[int, ...] = (0,)) -> Path:
+    """Write the tiny test bundle to `out` through the real save path (also used by scripts/fuzz_nightly.py).
+
+    One appearance witness per seed (named "appearance", then "appearance_<seed>"): mixtures fitted on
+    80 variants of the astronaut's face, fusion statistics and threshold on the other 40.
+    """
+    from facecheck.likelihood import FaceScorer, FusedScorer
     from facecheck.weights import save_bundle
 
-    torch.manual_seed(0)
-    extractor = FeatureExtractor(FaceNet(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), embed_dim=16), input_size=64)
-    image = load_image(ASTRONAUT)
-    face = detect_faces(image)[0]
-    crops = _variants(crop_face(image, face.box, size=64), 120, np.random.default_rng(0))
-    features = extractor.transform(crops)
+    witnesses, fit, held_out = [], {}, {}
+    for seed in seeds:
+        witness, features = _tiny_appearance(seed)
+        witnesses.append(witness)
+        fit[witness.name] = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80])
+        held_out[witness.name] = features[80:]
+    scorer = FusedScorer(fit)
+    scorer.fit_fusion(scorer.witness_scores(held_out)).calibrate(held_out, 0.05)
+    return save_bundle(out, witnesses, scorer, training={"note": "test bundle: astronaut variants"})
+
+
+def build_legacy_bundle(out: Path) -> Path:
+    """The tiny bundle as facecheck 0.2.0 wrote it ("facecheck-bundle/1": extractor.pt, scorer.npz)."""
+    import json
+
+    from facecheck.likelihood import FaceScorer
+    from facecheck.weights import sha256_file
+
+    witness, features = _tiny_appearance(0)
     scorer = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80]).calibrate(features[80:], 0.05)
-    return save_bundle(out, extractor, scorer, training={"note": "test bundle: astronaut variants"})
+    out.mkdir(parents=True)
+    witness.extractor.save(out / "extractor.pt")
+    scorer.save(out / "scorer.npz")
+    manifest = {
+        "format": "facecheck-bundle/1", "facecheck_version": "0.2.0", "created": "2026-11-22T04:55:55+00:00",
+        "extractor": witness.extractor.config(), "crop_scale": 1.3, "threshold": scorer.threshold_,
+        "false_alarm": scorer.false_alarm_, "gmm": {"n_components": 2, "covariance_type": "full", "n_dims": 8},
+        "training": {"note": "written the 0.2.0 way"},
+        "files": {name: sha256_file(out / name) for name in ("extractor.pt", "scorer.npz")},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def fused_model_dir(tmp_path_factory) -> Path:
+    """A tiny bundle of two appearance witnesses of different seeds ("appearance", "appearance_1"), fused."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("fused") / "fused", seeds=(0, 1))
+
+
+@pytest.fixture(scope="session")
+def legacy_model_dir(tmp_path_factory) -> Path:
+    """A "facecheck-bundle/1" bundle (facecheck 0.2.0's format)."""
+    return build_legacy_bundle(tmp_path_factory.mktemp("legacy") / "legacy")
 
 
 @pytest.fixture(scope="session")

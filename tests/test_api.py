@@ -49,10 +49,30 @@ def test_scan_image_on_the_astronaut(astronaut_path, tiny_model):
 def test_scan_image_composes_the_stages(astronaut_path, tiny_model):
     image = load_image(astronaut_path)
     faces = detect_faces(image)
-    crops = np.stack([crop_face(image, f.box, size=64, scale=tiny_model.crop_scale) for f in faces])
-    expected = tiny_model.scorer.score_samples(tiny_model.extractor.transform(crops))
-    got = [f.loglik for f in scan_image(astronaut_path, tiny_model).faces]
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    appearance = tiny_model.witness("appearance")
+    crops = np.stack([crop_face(image, f.box, size=64, scale=appearance.spec.scale) for f in faces])
+    loglik = tiny_model.scorer.scorers["appearance"].score_samples(appearance.transform(crops))
+    scorer = tiny_model.scorer
+    result = scan_image(astronaut_path, tiny_model).faces
+    np.testing.assert_allclose([f.witnesses["appearance"] for f in result], loglik, rtol=1e-6)
+    # One witness: the fused score is its log-likelihood in standard deviations of held-out real faces.
+    expected = (loglik - scorer.mean_["appearance"]) / scorer.std_["appearance"]
+    np.testing.assert_allclose([f.loglik for f in result], expected, rtol=1e-6)
+
+
+def test_scan_with_two_witnesses_fuses_their_standardised_log_likelihoods(astronaut_path, fused_model_dir):
+    from facecheck.weights import load_model
+
+    model = load_model(fused_model_dir)
+    assert [w.name for w in model.witnesses] == ["appearance", "appearance_1"]
+    result = scan_image(astronaut_path, model)
+    assert result.faces and result.threshold == model.threshold
+    for face in result.faces:
+        assert list(face.witnesses) == ["appearance", "appearance_1"]
+        expected = sum((ll - model.scorer.mean_[w]) / model.scorer.std_[w] for w, ll in face.witnesses.items())
+        assert face.loglik == pytest.approx(expected, rel=1e-9)
+        assert face.verdict == decide(face.loglik, model.threshold)
+    assert result.faces[0].witnesses["appearance"] != result.faces[0].witnesses["appearance_1"]
 
 
 def test_scan_image_on_an_array(astronaut_path, tiny_model):

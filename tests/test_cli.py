@@ -81,6 +81,14 @@ def test_json_to_stdout_parses(photo, tiny_model_dir):
     assert data[0]["source_file"] == str(photo) and data[0]["error"] is None
     assert data[0]["metadata"] == "stripped" and data[0]["metadata_evidence"]["camera"]["make"] is None
     assert isinstance(data[0]["loglik"], float) and isinstance(data[0]["top"], int)
+    assert list(data[0]["witnesses"]) == ["appearance"] and isinstance(data[0]["witnesses"]["appearance"], float)
+
+
+def test_json_witnesses_of_a_fused_bundle(photo, fused_model_dir):
+    data = json.loads(invoke("scan", photo, "--model", fused_model_dir, "--json", "-q").stdout)
+    assert data and all(list(d["witnesses"]) == ["appearance", "appearance_1"] for d in data)
+    csv_rows = parse_csv(invoke("scan", photo, "--model", fused_model_dir, "--csv", "-q").stdout)
+    assert [float(r["loglik"]) for r in csv_rows] == [d["loglik"] for d in data]  # CSV: the same fixed columns
 
 
 def test_csv_to_a_file_leaves_stdout_empty(photo, tiny_model_dir, tmp_path):
@@ -260,7 +268,7 @@ def test_no_shipped_model_and_no_model_option_exits_2(photo, tmp_path, monkeypat
 
 def test_damaged_model_exits_2(photo, tiny_model_dir, tmp_path):
     bundle = Path(shutil.copytree(tiny_model_dir, tmp_path / "bundle"))
-    (bundle / weights.SCORER_FILE).write_bytes(b"damaged")
+    (bundle / "appearance.npz").write_bytes(b"damaged")
     result = invoke("scan", photo, "--model", bundle)
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and "sha256" in result.stderr
@@ -330,7 +338,28 @@ def test_info_prints_the_threshold(tiny_model_dir, tiny_model):
 def test_info_json_prints_the_manifest(tiny_model_dir, tiny_model):
     result = invoke("info", "--model", tiny_model_dir, "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["threshold"] == tiny_model.threshold
+    manifest = json.loads(result.stdout)
+    assert manifest == json.loads((tiny_model_dir / "manifest.json").read_text())
+    assert manifest["threshold"] == tiny_model.threshold and manifest["witnesses"][0]["name"] == "appearance"
+
+
+def test_info_lists_each_witness_and_the_fusion(fused_model_dir):
+    result = invoke("info", "--model", fused_model_dir)
+    assert result.exit_code == 0 and result.stderr == ""
+    witnesses = [line for line in result.stdout.splitlines() if line.startswith("witness:")]
+    assert len(witnesses) == 2
+    assert witnesses[0].startswith("witness:       appearance (appearance): 64 px crop, box x1.3; FaceNet")
+    assert witnesses[1].startswith("witness:       appearance_1 (appearance): ")
+    assert all("'n_components': 2" in line for line in witnesses)  # each witness's own mixture
+    (fusion,) = [line for line in result.stdout.splitlines() if line.startswith("fusion:")]
+    assert "(loglik - mean) / std" in fusion and "appearance mean" in fusion and "appearance_1 mean" in fusion
+
+
+def test_info_of_a_legacy_bundle(legacy_model_dir):
+    result = invoke("info", "--model", legacy_model_dir)
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "(facecheck-bundle/1)" in result.stdout and "witness:       appearance (appearance): 64 px crop" in result.stdout
+    assert "fusion:        none: the score is the one witness's log-likelihood" in result.stdout
 
 
 def test_info_without_a_model_exits_2(tmp_path, monkeypatch):

@@ -115,5 +115,35 @@ def test_evaluate_cli_writes_report(tmp_path, tiny_model_dir, astronaut_path):
         [f"{k}_{c}.png" for k in ("roc", "hist") for c in ("as_distributed", "matched", "as_distributed_jpeg75", "matched_jpeg75")])
     lines = (out / "scores.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 * 7
+    assert lines[0] == "condition,group,label,path,status,loglik,loglik_appearance"
     bad = CliRunner().invoke(app, ["evaluate", "--real", str(real), "--fake", "nodir", "--model", str(tiny_model_dir)])
     assert bad.exit_code == 2 and "NAME=DIR" in bad.stderr
+
+
+def test_scores_carry_each_witness_and_the_fused_score(tmp_path, fused_model_dir, astronaut_path):
+    import csv
+
+    from facecheck.weights import load_model
+
+    model = load_model(fused_model_dir)
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir()
+    fake.mkdir()
+    img = Image.open(astronaut_path)
+    img.save(real / "r.jpg", quality=95)
+    img.rotate(5).save(fake / "f.jpg", quality=95)
+    Image.new("RGB", (64, 64), "gray").save(fake / "blank.png")
+    metrics, rows = ev.evaluate([real], {"rot": fake}, model, conditions={"as_distributed": None}, config=Config(n_jobs=1))
+    ev.write_report(tmp_path / "report", metrics, rows, threshold=model.threshold, plots=False)
+    with open(tmp_path / "report" / "scores.csv", newline="") as f:
+        scores = list(csv.DictReader(f))
+    assert list(scores[0]) == ["condition", "group", "label", "path", "status", "loglik", "loglik_appearance",
+                               "loglik_appearance_1"]
+    stats = model.manifest["fusion"]["stats"]
+    for row in scores:
+        if row["status"] == "face":
+            fused = sum((float(row[f"loglik_{w}"]) - s["mean"]) / s["std"] for w, s in stats.items())
+            assert float(row["loglik"]) == pytest.approx(fused, rel=1e-9)
+        else:  # the blank image: counted, with no score from any witness
+            assert row["loglik"] == row["loglik_appearance"] == row["loglik_appearance_1"] == "nan"
+    assert metrics["as_distributed"]["counts"]["rot"] == {"face": 1, "no_face": 1, "error": 0}

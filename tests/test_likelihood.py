@@ -1,4 +1,4 @@
-"""FaceScorer: fit / score_samples / calibrate / predict, save/load without pickle, misuse errors."""
+"""FaceScorer and FusedScorer: fit / score_samples / calibrate / predict, save/load without pickle, misuse errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facecheck.errors import NotFittedError, WeightsError
-from facecheck.likelihood import FaceScorer
+from facecheck.likelihood import FaceScorer, FusedScorer
 from facecheck.verdict import AI_GENERATED, REAL
 
 
@@ -187,3 +187,98 @@ def test_loading_a_scorer_does_not_import_scikit_learn(tmp_path):
             "print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# --- FusedScorer --------------------------------------------------------------------------------------
+
+
+def _two_witnesses(n, seed) -> dict[str, np.ndarray]:
+    """Toy features of the same n faces as two witnesses see them (6 and 4 dimensions)."""
+    return {"appearance": _real_faces(n, seed), "trace": _real_faces(n, seed + 100, d=4) * 3.0}
+
+
+@pytest.fixture(scope="module")
+def fused() -> FusedScorer:
+    train = _two_witnesses(600, 0)
+    scorers = {name: FaceScorer(2, n_dims=4, random_state=0).fit(X) for name, X in train.items()}
+    fused = FusedScorer(scorers)
+    return fused.fit_fusion(fused.witness_scores(_two_witnesses(300, 1))).calibrate(_two_witnesses(400, 2), 0.05)
+
+
+def test_fused_score_is_the_sum_of_standardised_log_likelihoods(fused):
+    held_out = fused.witness_scores(_two_witnesses(300, 1))
+    for name, ll in held_out.items():  # the statistics are those of the held-out real faces
+        assert fused.mean_[name] == pytest.approx(ll.mean()) and fused.std_[name] == pytest.approx(ll.std())
+    X = _two_witnesses(50, 3)
+    logliks = fused.witness_scores(X)
+    assert list(logliks) == ["appearance", "trace"] and all(ll.shape == (50,) for ll in logliks.values())
+    expected = sum((logliks[w] - fused.mean_[w]) / fused.std_[w] for w in logliks)
+    np.testing.assert_allclose(fused.score_samples(X), expected, rtol=1e-12)
+    np.testing.assert_allclose(fused.fuse(logliks), expected, rtol=1e-12)
+    # in standard deviations of real faces: held-out real faces average 0 per witness, so about 0 in sum
+    assert abs(np.mean(fused.fuse(held_out))) < 1e-9
+    outliers = {name: x + 15.0 for name, x in X.items()}
+    assert np.median(fused.score_samples(X)) > fused.score_samples(outliers).max()
+
+
+def test_with_one_witness_the_fused_score_is_affine_in_its_log_likelihood():
+    scorer = FaceScorer(2, n_dims=4).fit(_real_faces(300, 0))
+    fused = FusedScorer({"appearance": scorer}).fit_fusion({"appearance": scorer.score_samples(_real_faces(100, 1))})
+    X = _real_faces(40, 2)
+    ll = scorer.score_samples(X)
+    slope, intercept = np.polyfit(ll, fused.score_samples({"appearance": X}), 1)
+    np.testing.assert_allclose(fused.score_samples({"appearance": X}), slope * ll + intercept, rtol=1e-9, atol=1e-9)
+    assert slope == pytest.approx(1 / fused.std_["appearance"]) and slope > 0
+
+
+@pytest.mark.parametrize("false_alarm", [0.01, 0.05, 0.2])
+def test_fused_calibration_flags_false_alarm_of_held_out_faces(fused, false_alarm):
+    calib = _two_witnesses(400, 2)
+    fused = FusedScorer(fused.scorers).fit_fusion(fused.witness_scores(_two_witnesses(300, 1)))
+    fused.calibrate(calib, false_alarm)
+    assert fused.false_alarm_ == false_alarm
+    assert abs(np.mean(fused.score_samples(calib) < fused.threshold_) - false_alarm) <= 1 / 400
+    verdicts = fused.predict(calib)
+    assert np.array_equal(verdicts, np.where(fused.score_samples(calib) >= fused.threshold_, REAL, AI_GENERATED))
+
+
+def test_fused_save_load_round_trip(tmp_path, fused):
+    fused.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["appearance.npz", "fusion.json", "trace.npz"]
+    for name in ("appearance.npz", "trace.npz"):
+        with np.load(tmp_path / name, allow_pickle=False) as data:
+            assert all(data[k].dtype != object for k in data.files)
+    loaded = FusedScorer.load(tmp_path)
+    X = _two_witnesses(30, 9)
+    assert loaded.names == fused.names
+    assert np.array_equal(loaded.score_samples(X), fused.score_samples(X))
+    assert (loaded.threshold_, loaded.false_alarm_, loaded.mean_, loaded.std_) == (
+        fused.threshold_, fused.false_alarm_, fused.mean_, fused.std_)
+
+
+@pytest.mark.parametrize("text", ["not json", "[" * 100_000, '{"format": "other/1"}',
+                                  '{"format": "facecheck-fused-scorer/1", "stats": {"../x": {}}}'])
+def test_fused_load_refuses_damaged_files(tmp_path, fused, text):
+    fused.save(tmp_path)
+    (tmp_path / "fusion.json").write_text(text)
+    with pytest.raises(WeightsError, match="fusion.json"):
+        FusedScorer.load(tmp_path)
+
+
+def test_fused_misuse_raises_typed_errors(tmp_path, fused):
+    X = _two_witnesses(5, 1)
+    with pytest.raises(NotFittedError):
+        FusedScorer({}).score_samples({})
+    unfused = FusedScorer(fused.scorers)
+    for call in (lambda: unfused.score_samples(X), lambda: unfused.save(tmp_path), lambda: unfused.calibrate(X)):
+        with pytest.raises(NotFittedError, match="fit_fusion"):
+            call()
+    with pytest.raises(NotFittedError, match="calibrate"):
+        FusedScorer(fused.scorers).fit_fusion(fused.witness_scores(X)).predict(X)
+    with pytest.raises(NotFittedError):  # a witness whose mixture was never fitted
+        FusedScorer({"appearance": FaceScorer()}).witness_scores({"appearance": X["appearance"]})
+    with pytest.raises(ValueError, match="trace"):
+        fused.score_samples({"appearance": X["appearance"]})
+    with pytest.raises(ValueError, match="not all equal"):
+        FusedScorer(fused.scorers).fit_fusion({"appearance": np.ones(10), "trace": np.arange(10.0)})
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Rows, CSV (formula escaping, exact numbers), JSON (nulls, metadata evidence) and atomic output files."""
+"""Rows, CSV (formula escaping, exact numbers), JSON (nulls, metadata evidence, witnesses) and atomic output files."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ FACE = ScanResult(
     "photos/a.jpg",
     (
         FaceScore(0, (76, 266, 167, 175), 1.2080276646150465, -8.824041440787626, THRESHOLD,
-                  -8.824041440787626 - THRESHOLD, "real"),
+                  -8.824041440787626 - THRESHOLD, "real", {"appearance": -77.17621860473518, "trace": 31.5}),
         FaceScore(1, (335, 216, 426, 126), 0.1594387879214727, -311.47388841435964, THRESHOLD,
-                  -311.47388841435964 - THRESHOLD, "ai-generated"),
+                  -311.47388841435964 - THRESHOLD, "ai-generated", {"appearance": -357.1033480636882, "trace": 12.25}),
     ),
     threshold=THRESHOLD,
     metadata=CAMERA,
@@ -42,7 +42,7 @@ def _parse_csv(text: str) -> list[dict]:
 def test_columns_are_the_documented_ones():
     assert COLUMNS == ("source_file", "face_index", "top", "right", "bottom", "left", "loglik", "threshold",
                        "margin", "verdict", "detector_confidence", "error", "metadata")
-    assert JSON_KEYS == COLUMNS + ("metadata_evidence",)
+    assert JSON_KEYS == COLUMNS + ("metadata_evidence", "witnesses")
 
 
 def test_rows_of_a_result_with_faces():
@@ -81,7 +81,7 @@ def test_csv_header_and_rows():
     assert parsed[2]["loglik"] == "" and parsed[2]["face_index"] == ""
     assert parsed[3]["error"] == ERROR.error
     assert [r["metadata"] for r in parsed] == ["camera", "camera", "", "stripped"]  # the word only, no evidence
-    assert "EXIF Canon" not in format_csv([FACE])
+    assert "EXIF Canon" not in format_csv([FACE]) and "31.5" not in format_csv([FACE])  # no evidence, no witnesses
     assert format_csv([]) == ",".join(COLUMNS) + "\n"
 
 
@@ -121,8 +121,8 @@ def test_csv_writer_streams_each_result():
 def test_json_uses_the_same_keys_and_null_for_missing():
     buf = io.StringIO()
     writer = JsonWriter(buf)
-    nan = ScanResult("n.jpg", (FaceScore(0, (1, 2, 3, 0), 0.5, float("nan"), THRESHOLD, float("nan"), "ai-generated"),),
-                     threshold=THRESHOLD)
+    nan = ScanResult("n.jpg", (FaceScore(0, (1, 2, 3, 0), 0.5, float("nan"), THRESHOLD, float("nan"), "ai-generated",
+                                         {"appearance": float("nan")}),), threshold=THRESHOLD)
     for result in (FACE, NO_FACE, ERROR, nan):
         writer.write(result)
     assert buf.getvalue() == ""  # one array, written at close
@@ -136,6 +136,11 @@ def test_json_uses_the_same_keys_and_null_for_missing():
     assert data[2]["loglik"] is None and data[2]["face_index"] is None and data[2]["verdict"] == "no_face"
     assert data[3]["error"] == ERROR.error and data[3]["verdict"] == "error"
     assert data[4]["loglik"] is None and data[4]["margin"] is None  # NaN is not valid JSON
+    assert data[4]["witnesses"] == {"appearance": None}
+    # Each witness's own log-likelihood, per face; none for no_face and error rows.
+    assert data[0]["witnesses"] == {"appearance": -77.17621860473518, "trace": 31.5}
+    assert data[1]["witnesses"] == {"appearance": -357.1033480636882, "trace": 12.25}
+    assert data[2]["witnesses"] is None and data[3]["witnesses"] is None
     assert "NaN" not in buf.getvalue()
 
 

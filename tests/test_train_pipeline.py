@@ -18,10 +18,11 @@ from PIL import Image
 
 from facecheck.errors import ConfigError, TrainingDataError
 from facecheck.train import data as train_data
-from facecheck.train.calibrate import fit_scorer
-from facecheck.train.data import SPLITS, build_pool, split_of
+from facecheck.train.calibrate import fit_fused, fit_scorer
+from facecheck.train.data import SPLITS, _cut, build_pool, split_of, witness_inputs
 from facecheck.train.loop import CHECKPOINT, TrainSettings
-from facecheck.train.pipeline import train
+from facecheck.train.pipeline import TrainingRun, train
+from facecheck.witnesses import CropSpec, PatchSpec
 
 TINY = dict(input_size=32, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16, batch_size=16, warmup_steps=2)
 
@@ -93,6 +94,25 @@ def test_fit_scorer_calibrates_on_held_out_faces():
         fit_scorer(X[:20], split[:20])
 
 
+def test_fit_fused_fits_each_mixture_fuses_on_select_and_calibrates_on_calib():
+    rng = np.random.default_rng(0)
+    X = {"appearance": rng.normal(size=(600, 12)).astype(np.float32),
+         "trace": (rng.normal(size=(600, 6)) * 5 + 2).astype(np.float32)}
+    split = np.array([split_of(f"f{i}") for i in range(600)])
+    scorer, report = fit_fused(X, split, false_alarm=0.1, seed=0, n_dims=8, components=(1, 2), covariances=("full",))
+    assert scorer.names == ["appearance", "trace"]
+    for name in X:
+        assert {c["n_components"] for c in report["witnesses"][name]["candidates"]} == {1, 2}
+        select_ll = scorer.scorers[name].score_samples(X[name][split == "select"])
+        assert report["fusion"][name] == {"mean": pytest.approx(select_ll.mean()), "std": pytest.approx(select_ll.std())}
+    calib = {name: x[split == "calib"] for name, x in X.items()}
+    n_calib = len(calib["appearance"])
+    assert report["faces"]["calib"] == n_calib and report["threshold"] == scorer.threshold_
+    assert abs(np.mean(scorer.score_samples(calib) < scorer.threshold_) - 0.1) <= 1 / n_calib
+    with pytest.raises(TrainingDataError, match="found"):
+        fit_fused({"appearance": X["appearance"][:20]}, split[:20])
+
+
 def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path):
     existing = tmp_path / "m"
     existing.mkdir()
@@ -106,22 +126,37 @@ def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path
         train([few], tmp_path / "out", cache_dir=tmp_path / "cache")
 
 
+def _wide_witness(run: TrainingRun):
+    """A witness builder: an untrained appearance witness on the whole box (scale 1.0, cut from the photos)."""
+    from facecheck.features import FeatureExtractor
+    from facecheck.network import FaceNet
+    from facecheck.witnesses.appearance import AppearanceWitness
+
+    assert run.files("train") and all(p.is_file() for p in run.files("select"))
+    assert len(run.faces) == run.faces.is_face.sum() > 0 and run.settings.input_size == TINY["input_size"]
+    torch.manual_seed(1)
+    run.record["wide"] = {"note": "untrained"}
+    return AppearanceWitness(FeatureExtractor(FaceNet((8, 8, 8, 8), (1, 1, 1, 1), 8), input_size=24), name="wide", scale=1.0)
+
+
 def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
     from facecheck import scan_image
     from facecheck.weights import load_model
 
     before = {p: p.read_bytes() for p in photo_folder.iterdir()}
     out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=2, **TINY),
-                cache_dir=tmp_path / "cache", n_jobs=1)
+                cache_dir=tmp_path / "cache", n_jobs=1, witness_builders=[_wide_witness])
     model = load_model(out)
     manifest = model.manifest
     assert manifest["training"]["photos"]["files"] == 71 and manifest["training"]["photos"]["unreadable"] == 1
     assert manifest["false_alarm"] == 0.05 and np.isfinite(manifest["threshold"])
+    assert [(e["name"], e["config"]["spec"]["scale"]) for e in manifest["witnesses"]] == [("appearance", 1.3), ("wide", 1.0)]
+    assert manifest["training"]["witness_training"] == {"wide": {"note": "untrained"}}
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]) == 2
     assert all(k in metrics["history"][-1] for k in ("val_rank_acc_iso", "val_manip_acc", "rank", "manip"))
     result = scan_image(astronaut_path, model)
-    assert result.faces and np.isfinite(result.faces[0].loglik)
+    assert result.faces and np.isfinite(result.faces[0].loglik) and list(result.faces[0].witnesses) == ["appearance", "wide"]
     assert not (tmp_path / "model.work").exists()
     assert before == {p: p.read_bytes() for p in photo_folder.iterdir()}  # the user's photos are untouched
 
@@ -134,8 +169,11 @@ def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
     res = CliRunner().invoke(app, ["train", str(photo_folder), "--out", str(refit), "--gmm-only", "--init", str(out),
                                    "--false-alarm", "0.1", "-q"])
     assert res.exit_code == 0, res.output
-    assert (refit / "extractor.pt").read_bytes() == (out / "extractor.pt").read_bytes()
-    assert load_model(refit).manifest["false_alarm"] == 0.1
+    for name in ("appearance.pt", "wide.pt"):  # every witness kept as it was; mixtures, fusion and threshold refitted
+        assert (refit / name).read_bytes() == (out / name).read_bytes()
+    refitted = load_model(refit).manifest
+    assert refitted["false_alarm"] == 0.1 and [e["name"] for e in refitted["witnesses"]] == ["appearance", "wide"]
+    assert refitted["threshold"] > manifest["threshold"]  # 10% of held-out faces below it, not 5%
     res = CliRunner().invoke(app, ["train", str(photo_folder), "--out", str(refit), "--gmm-only", "--init", str(out)])
     assert res.exit_code == 2 and "--force" in res.stderr and res.stdout == ""
 
@@ -176,8 +214,8 @@ def _wait_for_checkpoint(proc: subprocess.Popen, work: Path, step: int) -> None:
 
 
 def _assert_same_extractor(a: Path, b: Path) -> None:
-    sa = torch.load(a / "extractor.pt", weights_only=True)
-    sb = torch.load(b / "extractor.pt", weights_only=True)
+    sa = torch.load(a / "appearance.pt", weights_only=True)
+    sb = torch.load(b / "appearance.pt", weights_only=True)
     assert sa.keys() == sb.keys()
     for k in sa:
         assert torch.equal(sa[k], sb[k]), k
@@ -288,5 +326,22 @@ def test_pool_is_the_same_wherever_the_folder_lies_and_however_it_is_spelled(tmp
     monkeypatch.chdir(tmp_path / "a")
     pools = [build_pool([folder], size=32, n_jobs=1)[0] for folder in (first, Path("photos"), moved)]
     assert (~pools[0].is_face).sum() == 12  # two scene crops per photo
+    assert (pools[0].boxes[~pools[0].is_face] == -1).all()  # no face, no box
     for other in pools[1:]:
         assert np.array_equal(other.crops, pools[0].crops) and list(other.split) == list(pools[0].split)
+
+
+def test_witness_inputs_cut_from_the_photos_at_the_pool_boxes(photo_folder, tmp_path):
+    pool, _ = build_pool([photo_folder], size=32, cache_file=tmp_path / "cache.json", n_jobs=1)
+    faces = pool.subset(pool.is_face)
+    assert faces.boxes.shape == (len(faces), 4) and (faces.boxes >= 0).all()
+    assert witness_inputs(faces, CropSpec(32, 1.3)) is faces.crops  # the pool's own crops
+    # Cut again from the photos: the same pixels as the pool's crops (same decoding, same boxes).
+    recut = _cut(faces.source[0], [tuple(faces.boxes[0])], CropSpec(32, 1.3))
+    assert np.array_equal(recut[0], faces.crops[0])
+    patches = witness_inputs(faces.subset(np.arange(len(faces)) < 5), PatchSpec(16, 2), n_jobs=1)
+    assert patches.shape == (5, 4, 16, 16, 3) and patches.dtype == np.uint8
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="scene crops"):
+        witness_inputs(replace(faces, is_face=np.zeros(len(faces), bool)), PatchSpec(16, 2))

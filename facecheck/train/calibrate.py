@@ -1,15 +1,54 @@
-"""Choose and fit the Gaussian mixture on real faces' features, then set the threshold on held-out faces."""
+"""Choose and fit the Gaussian mixtures on real faces' features, fuse them, and set the threshold on held-out faces."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import TrainingDataError
-from ..likelihood import FaceScorer
+from ..likelihood import FaceScorer, FusedScorer
 
 COMPONENTS = (1, 2, 4, 8, 12, 16)
 COVARIANCES = ("full", "diag")
 MIN_FACES = 30
+
+
+def _splits(features: np.ndarray, split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The "train", "select" and "calib" rows; TrainingDataError when a split is too small."""
+    split = np.asarray(split)
+    if len(split) != len(features):
+        raise ValueError(f"{len(features)} feature rows but {len(split)} split labels")
+    train, select, calib = (features[split == s] for s in ("train", "select", "calib"))
+    if len(train) < MIN_FACES or len(select) < 5 or len(calib) < 10:
+        raise TrainingDataError(
+            f"the GMM needs at least {MIN_FACES} training faces, 5 for model selection and 10 for calibration; "
+            f"found {len(train)}, {len(select)} and {len(calib)} (add photos with faces, e.g. --faces DIR)"
+        )
+    return train, select, calib
+
+
+def _choose_mixture(train: np.ndarray, select: np.ndarray, *, n_dims: int, components: tuple[int, ...],
+                    covariances: tuple[str, ...], seed: int) -> tuple[FaceScorer, list[dict]]:
+    """Fit mixtures on `train`; keep the one with the best mean log-likelihood on `select` (nothing is refitted)."""
+    candidates = []
+    best, best_ll = None, -np.inf
+    for cov in covariances:
+        for k in components:
+            if k * 5 > len(train):
+                continue
+            scorer = FaceScorer(k, covariance_type=cov, n_dims=n_dims, random_state=seed).fit(train)
+            ll = float(np.mean(scorer.score_samples(select)))
+            candidates.append({"n_components": k, "covariance_type": cov, "select_mean_loglik": ll})
+            if ll > best_ll:
+                best, best_ll = scorer, ll
+    return best, candidates
+
+
+def _chosen(scorer: FaceScorer) -> dict:
+    return {"n_components": scorer.n_components, "covariance_type": scorer.covariance_type, "n_dims": scorer.n_dims}
+
+
+def _counts(*parts: np.ndarray) -> dict:
+    return dict(zip(("train", "select", "calib"), (int(len(p)) for p in parts)))
 
 
 def fit_scorer(
@@ -22,8 +61,8 @@ def fit_scorer(
     covariances: tuple[str, ...] = COVARIANCES,
     seed: int = 0,
 ) -> tuple[FaceScorer, dict]:
-    """Fit mixtures on the "train" faces, keep the one with the best mean log-likelihood on "select",
-    refit nothing, and calibrate its threshold on the "calib" faces.
+    """One witness's mixture without fusion: fitted on "train", chosen on "select", its own log-likelihood
+    threshold set on "calib" (for probes of a single witness; bundles use `fit_fused`).
 
     Parameters
     ----------
@@ -32,30 +71,55 @@ def fit_scorer(
 
     Returns the calibrated scorer and a report of every candidate's held-out log-likelihood.
     """
-    split = np.asarray(split)
-    train, select, calib = (features[split == s] for s in ("train", "select", "calib"))
-    if len(train) < MIN_FACES or len(select) < 5 or len(calib) < 10:
-        raise TrainingDataError(
-            f"the GMM needs at least {MIN_FACES} training faces, 5 for model selection and 10 for calibration; "
-            f"found {len(train)}, {len(select)} and {len(calib)} (add photos with faces, e.g. --faces DIR)"
-        )
-    candidates = []
-    best, best_ll = None, -np.inf
-    for cov in covariances:
-        for k in components:
-            if k * 5 > len(train):
-                continue
-            scorer = FaceScorer(k, covariance_type=cov, n_dims=n_dims, random_state=seed).fit(train)
-            ll = float(np.mean(scorer.score_samples(select)))
-            candidates.append({"n_components": k, "covariance_type": cov, "select_mean_loglik": ll})
-            if ll > best_ll:
-                best, best_ll = scorer, ll
+    train, select, calib = _splits(features, split)
+    best, candidates = _choose_mixture(train, select, n_dims=n_dims, components=components, covariances=covariances,
+                                       seed=seed)
     best.calibrate(calib, false_alarm)
+    report = {"chosen": _chosen(best), "candidates": candidates,
+              "faces": _counts(train, select, calib),
+              "threshold": best.threshold_, "false_alarm": false_alarm}
+    return best, report
+
+
+def fit_fused(
+    features_by_witness: dict[str, np.ndarray],
+    split: np.ndarray,
+    *,
+    false_alarm: float = 0.05,
+    seed: int = 0,
+    n_dims: int = 64,
+    components: tuple[int, ...] = COMPONENTS,
+    covariances: tuple[str, ...] = COVARIANCES,
+) -> tuple[FusedScorer, dict]:
+    """Fit each witness's mixture on "train" (chosen on "select"), the fusion statistics on "select",
+    and the threshold of the fused score on "calib".
+
+    Parameters
+    ----------
+    features_by_witness : {witness name: (n_faces, n_features) float32}, the same photographic faces
+        in the same order for every witness (the witnesses' order is the bundle's).
+    split : (n_faces,) "train" / "select" / "calib" labels (see data.split_of).
+
+    Returns the calibrated FusedScorer and a report: per witness the chosen mixture and every candidate,
+    the fusion statistics, face counts, threshold and false-alarm rate.
+    """
+    if not features_by_witness:
+        raise ValueError("fit_fused needs the features of at least one witness")
+    scorers, witnesses, splits = {}, {}, {}
+    for name, features in features_by_witness.items():
+        splits[name] = _splits(np.asarray(features), split)
+        train, select, _ = splits[name]
+        scorers[name], candidates = _choose_mixture(train, select, n_dims=n_dims, components=components,
+                                                    covariances=covariances, seed=seed)
+        witnesses[name] = {"chosen": _chosen(scorers[name]), "candidates": candidates}
+    fused = FusedScorer(scorers)
+    fused.fit_fusion(fused.witness_scores({name: s[1] for name, s in splits.items()}))
+    fused.calibrate({name: s[2] for name, s in splits.items()}, false_alarm)
     report = {
-        "chosen": {"n_components": best.n_components, "covariance_type": best.covariance_type, "n_dims": best.n_dims},
-        "candidates": candidates,
-        "faces": {"train": int(len(train)), "select": int(len(select)), "calib": int(len(calib))},
-        "threshold": best.threshold_,
+        "witnesses": witnesses,
+        "fusion": fused.fusion_dict()["stats"],
+        "faces": _counts(*next(iter(splits.values()))),
+        "threshold": fused.threshold_,
         "false_alarm": false_alarm,
     }
-    return best, report
+    return fused, report

@@ -18,10 +18,13 @@ from ..detect import detect_faces, predict_landmarks
 from ..errors import FacecheckError
 from ..exif import TAG_NAMES, read_exposure_tags
 from ..io import find_images, load_image
+from ..witnesses.base import CropSpec, PatchSpec
 
 CACHE_VERSION = 1
 # Split of every file by a hash of its path: stable across runs and machines.
 SPLITS = (("train", 0.75), ("select", 0.10), ("calib", 0.15))
+# How much a face's box is enlarged before its crop is resized (the appearance witness's CropSpec.scale).
+CROP_SCALE = 1.3
 
 
 def split_of(path: str | os.PathLike) -> str:
@@ -104,13 +107,18 @@ def prescan(
 
 @dataclass
 class Pool:
-    """Crops (N, S, S, 3) uint8 with their EXIF log-values (N, 4; NaN = unknown), landmarks and split."""
+    """Crops (N, S, S, 3) uint8 with their EXIF log-values (N, 4; NaN = unknown), landmarks and split.
+
+    `source` and `boxes` say where each crop comes from, so that other witnesses can cut their own
+    inputs from the photo (`witness_inputs`).
+    """
 
     crops: np.ndarray
     exif: np.ndarray
     landmarks: np.ndarray  # (N, 68, 2) float32 in crop pixels; NaN where no landmarks (scene crops)
     split: np.ndarray  # (N,) "train" / "select" / "calib"
     is_face: np.ndarray  # (N,) bool
+    boxes: np.ndarray  # (N, 4) int64 face boxes (top, right, bottom, left) in the decoded photo; -1 for scene crops
     source: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -120,7 +128,7 @@ class Pool:
         """The rows where `mask` is true."""
         idx = np.flatnonzero(mask)
         return Pool(self.crops[idx], self.exif[idx], self.landmarks[idx], self.split[idx], self.is_face[idx],
-                    [self.source[i] for i in idx])
+                    self.boxes[idx], [self.source[i] for i in idx])
 
     @staticmethod
     def concat(pools: Iterable["Pool"]) -> "Pool":
@@ -131,14 +139,15 @@ class Pool:
         return Pool(
             np.concatenate([p.crops for p in pools]), np.concatenate([p.exif for p in pools]),
             np.concatenate([p.landmarks for p in pools]), np.concatenate([p.split for p in pools]),
-            np.concatenate([p.is_face for p in pools]), [s for p in pools for s in p.source],
+            np.concatenate([p.is_face for p in pools]), np.concatenate([p.boxes for p in pools]),
+            [s for p in pools for s in p.source],
         )
 
     @staticmethod
     def empty(size: int) -> "Pool":
         """A pool with no rows for crops of `size` pixels."""
         return Pool(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 4), np.float32),
-                    np.zeros((0, 68, 2), np.float32), np.zeros(0, "<U6"), np.zeros(0, bool), [])
+                    np.zeros((0, 68, 2), np.float32), np.zeros(0, "<U6"), np.zeros(0, bool), np.zeros((0, 4), np.int64), [])
 
 
 def _landmarks_in_crop(marks: np.ndarray, box: tuple[int, int, int, int], shape, size: int, scale: float) -> np.ndarray:
@@ -176,9 +185,10 @@ def _crops_of(path: Path, root: Path, record: dict, size: int, scale: float, sce
     # The path inside the scanned folder names the file for its split and its scene-crop seed, so the
     # same data gives the same pool however the folder is spelled or wherever it lies.
     name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-    crops, marks = [], []
+    crops, marks, boxes = [], [], []
     for face in record["faces"]:
         box = tuple(face["box"])
+        boxes.append(box)
         crops.append(crop_face(image, box, size=size, scale=scale))
         marks.append(_landmarks_in_crop(np.array(face["landmarks"]), box, image.shape, size, scale))
     is_face = [True] * len(crops)
@@ -186,17 +196,18 @@ def _crops_of(path: Path, root: Path, record: dict, size: int, scale: float, sce
         rng = np.random.default_rng([seed, int(hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
         crops = _scene_crops(image, size, scene_crops, rng)
         marks = [np.full((68, 2), np.nan, np.float32)] * len(crops)
+        boxes = [(-1, -1, -1, -1)] * len(crops)
         is_face = [False] * len(crops)
     n = len(crops)
     if n == 0:
         return Pool.empty(size)
     split = split_of(name)
     return Pool(np.stack(crops), np.repeat(exif[None], n, 0), np.stack(marks), np.array([split] * n),
-                np.array(is_face), [str(path)] * n)
+                np.array(is_face), np.array(boxes, np.int64).reshape(n, 4), [str(path)] * n)
 
 
 def build_pool(
-    folders: list[str | os.PathLike], *, size: int, scale: float = 1.3, read_exif: bool = True, scene_crops: int = 2,
+    folders: list[str | os.PathLike], *, size: int, scale: float = CROP_SCALE, read_exif: bool = True, scene_crops: int = 2,
     cache_file: Path | None = None, seed: int = 0, n_jobs: int = 2, progress=None,
 ) -> tuple[Pool, dict]:
     """Pre-scan `folders` (recursively) and return their crops as a Pool plus counts for the report."""
@@ -222,3 +233,30 @@ def build_pool(
         "per_tag": {name: sum(1 for r in records if r["exif"][i] is not None) for i, name in enumerate(TAG_NAMES)},
     }
     return pool, counts
+
+
+def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2) -> np.ndarray:
+    """Each face's input for `spec`, (N, *spec.shape) uint8, cut from its photo at its box (worker processes).
+
+    The pool's own crops are returned when `spec` is the crop they were cut with (CROP_SCALE, build_pool's default).
+    """
+    if not faces.is_face.all():
+        raise ValueError("witness_inputs needs a pool of faces (scene crops have no box)")
+    if spec == CropSpec(size=faces.crops.shape[1], scale=CROP_SCALE):
+        return faces.crops
+    rows: dict[str, list[int]] = {}
+    for i, source in enumerate(faces.source):
+        rows.setdefault(source, []).append(i)
+    cut = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_cut)(source, [tuple(int(v) for v in faces.boxes[i]) for i in idx], spec) for source, idx in rows.items()
+    )
+    out = np.empty((len(faces), *spec.shape), np.uint8)
+    for idx, inputs in zip(rows.values(), cut):
+        out[idx] = inputs
+    return out
+
+
+def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | PatchSpec) -> np.ndarray:
+    """Decode one photo as the pre-scan did and cut `spec`'s input at each box."""
+    image = load_image(path)
+    return np.stack([spec.cut(image, box) for box in boxes])

@@ -1,20 +1,27 @@
-"""`facecheck train` end to end: pre-scan, pretext training, GMM fit and calibration, bundle."""
+"""`facecheck train` end to end: pre-scan, pretext training, witnesses, mixtures, fusion and calibration, bundle.
+
+The appearance witness is trained here (`loop.py`); other witnesses join through `witness_builders`:
+callables that get a `TrainingRun` (the pre-scanned photos and faces, settings, work folder) and return a
+trained Witness. Every witness's mixture is then fitted on the same faces and fused (`calibrate.fit_fused`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, TrainingDataError
-from ..weights import EXTRACTOR_FILE, load_model, save_bundle
-from .calibrate import fit_scorer
-from .data import Pool, build_pool
+from ..weights import load_model, save_bundle
+from ..witnesses import CropSpec, PatchSpec, Witness
+from ..witnesses.appearance import AppearanceWitness
+from .calibrate import fit_fused
+from .data import CROP_SCALE, Pool, build_pool, witness_inputs
 from .loop import CHECKPOINT, Trainer, TrainSettings
 
 MIN_PHOTOS = 20
@@ -51,6 +58,38 @@ def build_pools(folders, *, read_exif: bool, size: int, cache_dir, seed: int, n_
     return Pool.concat(pools), totals
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a witness builder gets: the pre-scanned data, the run's settings and where it may checkpoint.
+
+    pools : the photo folders' pool and the --faces folders' pool (faces and scene crops, with split and source).
+    faces : every face of both, in the order of the mixtures' features (with source, box and split).
+    record : builders may add {witness name: settings, history} to keep in the bundle's training record.
+    """
+
+    pools: tuple[Pool, ...]
+    faces: Pool
+    settings: TrainSettings
+    work: Path
+    resume: bool
+    n_jobs: int
+    log: Callable[[str], None]
+    progress: Callable | None = None
+    record: dict = field(default_factory=dict)
+
+    def files(self, split: str) -> list[Path]:
+        """The distinct photos with a crop in one split ("train", "select" or "calib"), sorted."""
+        return sorted({Path(s) for p in self.pools for s, sp in zip(p.source, p.split) if sp == split})
+
+    def inputs(self, spec: CropSpec | PatchSpec) -> np.ndarray:
+        """Every face's input for `spec`, (len(faces), *spec.shape) uint8 (see `witness_inputs`)."""
+        return witness_inputs(self.faces, spec, n_jobs=self.n_jobs)
+
+
+# Trains one more witness on a run's data; called after the appearance witness, in list order.
+WitnessBuilder = Callable[[TrainingRun], Witness]
+
+
 def train(
     photos: list[str | os.PathLike],
     out: str | os.PathLike,
@@ -67,8 +106,14 @@ def train(
     n_jobs: int = 2,
     log: Callable[[str], None] = lambda s: None,
     progress=None,
+    witness_builders: Sequence[WitnessBuilder] = (),
 ) -> Path:
-    """Train (or, with `gmm_only`, only refit the GMM of) a model bundle from camera photos; returns its path."""
+    """Train a model bundle from camera photos, or with `gmm_only` refit every mixture and the fusion of
+    `init`'s witnesses (default: the shipped bundle); returns its path.
+
+    The bundle's witnesses: the appearance witness trained here (fine-tuned from `init`'s with `init`),
+    then one per `witness_builders` entry (not called with `gmm_only`).
+    """
     out = Path(out)
     if out.exists() and not force:
         raise ConfigError(f"{out}: already exists; pass --force to replace it")
@@ -82,10 +127,14 @@ def train(
     unknown = set(settings.tasks) - {"exif", "manipulation"}
     if unknown or not settings.tasks:
         raise ConfigError(f"--tasks {','.join(settings.tasks)}: choose from exif, manipulation")
-    init_model = None
+    init_model = base = None
     if gmm_only or init is not None:
         init_model = load_model(init, device=settings.device)
-        ex = init_model.extractor.config()
+        base = next((w for w in init_model.witnesses if isinstance(w, AppearanceWitness)), None)
+        if base is None and not gmm_only:
+            raise ConfigError(f"--init {init_model.path}: the bundle has no appearance witness to fine-tune")
+    if base is not None:  # the pools' crops are then the appearance witness's own inputs
+        ex = base.extractor.config()
         settings = TrainSettings(**{**asdict(settings), "input_size": ex["input_size"], "widths": tuple(ex["network"]["widths"]),
                                     "blocks": tuple(ex["network"]["blocks"]), "embed_dim": ex["network"]["embed_dim"]})
     size = settings.input_size
@@ -112,16 +161,14 @@ def train(
         f"manipulation task: {summary['manipulation_task']['train']} training faces, {summary['manipulation_task']['val']} validation")
 
     if gmm_only:
-        extractor, history = init_model.extractor, []
+        witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
     else:
         trainer = Trainer(settings, work, log=log)
         if resume and trainer.resume():
             log(f"resumed from {work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
-        elif init_model is not None:
-            import torch
-
-            trainer.load_init(torch.load(init_model.path / EXTRACTOR_FILE, map_location="cpu", weights_only=True))
+        elif base is not None:
+            trainer.load_init({k: v.detach().cpu() for k, v in base.extractor.network.state_dict().items()})
         # An ablation without a task simply gets no samples for it.
         use_exif, use_manip = "exif" in settings.tasks, "manipulation" in settings.tasks
         history = trainer.fit(
@@ -131,21 +178,29 @@ def train(
             all_faces.subset((all_faces.split == "select") & use_manip),
             progress=progress,
         )
-        extractor = trainer.extractor
         summary["settings"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
         if init is not None:
             summary["init"] = str(init)
+        run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
+        witnesses = [AppearanceWitness(trainer.extractor, scale=CROP_SCALE), *(build(run) for build in witness_builders)]
+        if run.record:
+            summary["witness_training"] = run.record
+    names = [w.name for w in witnesses]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two witnesses have the same name: {names}")
 
-    log(f"extracting features of {len(all_faces)} faces for the GMM")
-    features = extractor.transform(all_faces.crops)
-    scorer, gmm_report = fit_scorer(features, all_faces.split, false_alarm=false_alarm, seed=settings.seed)
-    log(f"GMM: {gmm_report['chosen']} (best held-out log-likelihood of {len(gmm_report['candidates'])} candidates); "
-        f"threshold {scorer.threshold_:.2f} at {false_alarm:.0%} false alarms on {gmm_report['faces']['calib']} held-out faces")
+    log(f"extracting features of {len(all_faces)} faces for the mixtures of {', '.join(names)}")
+    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs)) for w in witnesses}
+    scorer, gmm_report = fit_fused(features, all_faces.split, false_alarm=false_alarm, seed=settings.seed)
+    for name, r in gmm_report["witnesses"].items():
+        log(f"GMM of {name}: {r['chosen']} (best held-out log-likelihood of {len(r['candidates'])} candidates)")
+    log(f"threshold {scorer.threshold_:.2f} (fused score) at {false_alarm:.0%} false alarms on "
+        f"{gmm_report['faces']['calib']} held-out faces")
     summary["gmm"] = gmm_report
     work.mkdir(parents=True, exist_ok=True)
     metrics = work / "metrics.json"
     metrics.write_text(json.dumps({"history": history, "gmm": gmm_report, "counts": summary}, indent=2) + "\n", encoding="utf-8")
-    bundle = save_bundle(out, extractor, scorer, training={k: v for k, v in summary.items() if k != "gmm"} | {"gmm_choice": gmm_report["chosen"]},
+    bundle = save_bundle(out, witnesses, scorer, training={k: v for k, v in summary.items() if k != "gmm"},
                          extra_files={"metrics.json": metrics}, force=force)
     for name in (CHECKPOINT, "metrics.json"):
         (work / name).unlink(missing_ok=True)

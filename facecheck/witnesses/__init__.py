@@ -1,0 +1,53 @@
+"""Witnesses: independent views of a face, each with its own network and its own mixture of real faces.
+
+`KINDS` maps a manifest's `kind` to the class that rebuilds the witness. Classes are imported on first
+use: worker processes unpickle specs from `base` and must not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import import_module
+from pathlib import Path
+
+from ..errors import WeightsError
+from .base import CropSpec, PatchSpec, Witness, spec_from_dict
+
+__all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "load_witness", "spec_from_dict", "witness_class"]
+
+# kind -> (module under facecheck.witnesses, class name)
+KINDS = {
+    "appearance": ("appearance", "AppearanceWitness"),
+    "trace": ("trace", "TraceWitness"),
+}
+
+# Names become file names in a bundle and `loglik_<name>` columns: short, lower case, no separators.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def check_name(name: object) -> str:
+    """Return `name` if it can name a witness (a-z, 0-9, _; 32 characters at most), else raise ValueError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"witness name {name!r}: use 1-32 characters a-z, 0-9 or _, starting with a letter")
+    return name
+
+
+def witness_class(kind: object) -> type[Witness]:
+    """The Witness subclass registered for `kind`; WeightsError for an unknown kind."""
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise WeightsError(f"unknown witness kind {kind!r} (this facecheck knows {', '.join(KINDS)}); "
+                           "the bundle needs a newer facecheck")
+    module, cls = KINDS[kind]
+    try:
+        return getattr(import_module(f".{module}", __name__), cls)
+    except ImportError as exc:
+        raise WeightsError(f"witness kind {kind!r} is not available in this installation ({exc})") from None
+
+
+def load_witness(path: str | Path, config: dict, *, name: str, device: str = "cpu") -> Witness:
+    """Rebuild the witness that `config` (a manifest entry's config, with its `kind`) describes, from `path`."""
+    try:
+        cls = witness_class(config.get("kind") if isinstance(config, dict) else None)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    return cls.load(path, config, name=name, device=device)
