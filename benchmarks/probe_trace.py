@@ -121,18 +121,25 @@ def cmd_eval(args) -> None:
 
     out = Path(args.out)
     cache = out.parent / "probe_boxes.json"
-    if args.witness == "spectrum":
+    if args.witness.startswith("spectrum"):
         from facecheck.witnesses.spectrum import SpectrumWitness
 
         out.mkdir(parents=True, exist_ok=True)
-        witness = SpectrumWitness()
+        witness = SpectrumWitness(color=args.witness == "spectrum-color")
     else:
         witness = TraceWitness.load(out / "trace.pt", json.loads((out / "trace.json").read_text()))
     spec = witness.spec
     root = DATA / "real_faces"
     real_files = find_images([root], recursive=True)
     rb = boxes(real_files, False, cache)
-    items = face_inputs(real_files, rb, spec, histories=args.histories, seed=args.seed)
+    patch_cache = out.parent / f"probe_patches_h{args.histories}_s{args.seed}.npz"
+    if patch_cache.is_file():
+        with np.load(patch_cache) as z:
+            items = list(zip(z["files"].tolist(), z["hist"].tolist(), z["patches"]))
+    else:
+        items = face_inputs(real_files, rb, spec, histories=args.histories, seed=args.seed)
+        np.savez(patch_cache, files=np.array([f for f, _, _ in items]), hist=np.array([h for _, h, _ in items]),
+                 patches=np.stack([p for _, _, p in items]))
     feats = witness.transform(np.stack([p for _, _, p in items]))
     rel = [Path(f).relative_to(root).as_posix() for f, _, _ in items]
     split = np.array([split_of(r) for r in rel])
@@ -160,8 +167,13 @@ def cmd_eval(args) -> None:
         bm = boxes(allf, matched, cache)
         ll = {}
         for g, fs in groups.items():
-            it = face_inputs(fs, bm, spec, matched=matched)
-            ll[g] = scorer.score_samples(witness.transform(np.stack([p for _, _, p in it]))) if it else np.zeros(0)
+            dev_cache = out.parent / f"probe_dev_{cond}_{g.replace('/', '__')}.npy"
+            if dev_cache.is_file():
+                arr = np.load(dev_cache)
+            else:
+                arr = np.stack([p for _, _, p in face_inputs(fs, bm, spec, matched=matched)])
+                np.save(dev_cache, arr)
+            ll[g] = scorer.score_samples(witness.transform(arr))
         real = np.concatenate([v for g, v in ll.items() if g.startswith("real/")])
         gens = [g for g in ll if not g.startswith("real/")]
         aucs = {g: auc(real, ll[g]) for g in gens}
@@ -188,7 +200,7 @@ def main() -> None:
     e.add_argument("--histories", type=int, default=2)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--save-scores", action="store_true")
-    e.add_argument("--witness", default="trace", choices=("trace", "spectrum"))
+    e.add_argument("--witness", default="trace", choices=("trace", "spectrum", "spectrum-color"))
     args = p.parse_args()
     import torch
 

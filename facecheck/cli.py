@@ -242,6 +242,9 @@ def train(
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
     tasks: str = typer.Option("exif,manipulation", "--tasks", help="Pretext tasks to train (ablations): exif, manipulation, or both."),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
+    witnesses: str = typer.Option("appearance,trace,spectrum", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), trace (native-resolution patches, real vs re-rendered), spectrum (residual spectrum, nothing to train)."),
+    trace_steps: int = typer.Option(2500, "--trace-steps", min=1, help="Training steps of the trace witness (32 real/re-rendered pairs each)."),
+    histories: int = typer.Option(2, "--histories", min=0, help="Random processing histories (resize, blur, JPEG) per real face for the mixtures, besides the face as it is."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -256,6 +259,19 @@ def train(
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, input_size=input_size, lr=lr, seed=seed,
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
+    chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
+    if not chosen or set(chosen) - {"appearance", "trace", "spectrum"} or len(set(chosen)) != len(chosen):
+        raise _fail(f"--witnesses {witnesses}: choose one or more of appearance, trace, spectrum")
+    builders = []
+    if "trace" in chosen:
+        from .train.trace_loop import TraceSettings, trace_builder
+
+        builders.append(trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device,
+                                                    checkpoint_minutes=max(checkpoint_minutes, 0.5))))
+    if "spectrum" in chosen:
+        from .witnesses.spectrum import SpectrumWitness
+
+        builders.append(lambda run: SpectrumWitness())
     progress = None
     if not quiet:
         from functools import partial
@@ -271,7 +287,8 @@ def train(
     try:
         bundle = run_training(photos, out, faces=faces or [], settings=settings, init=init, gmm_only=gmm_only,
                               false_alarm=false_alarm, resume=resume, force=force, work_dir=work,
-                              n_jobs=jobs, log=log, progress=_tqdm_iter(progress))
+                              n_jobs=jobs, log=log, progress=_tqdm_iter(progress), witness_builders=builders,
+                              appearance="appearance" in chosen, histories=histories)
     except KeyboardInterrupt:
         err.print("interrupted: the last checkpoint is kept; rerun with --resume to continue", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -338,10 +338,39 @@ def test_witness_inputs_cut_from_the_photos_at_the_pool_boxes(photo_folder, tmp_
     assert witness_inputs(faces, CropSpec(32, 1.3)) is faces.crops  # the pool's own crops
     # Cut again from the photos: the same pixels as the pool's crops (same decoding, same boxes).
     recut = _cut(faces.source[0], [tuple(faces.boxes[0])], CropSpec(32, 1.3))
-    assert np.array_equal(recut[0], faces.crops[0])
+    assert recut.shape == (1, 1, 32, 32, 3) and np.array_equal(recut[0, 0], faces.crops[0])
     patches = witness_inputs(faces.subset(np.arange(len(faces)) < 5), PatchSpec(16, 2), n_jobs=1)
     assert patches.shape == (5, 4, 16, 16, 3) and patches.dtype == np.uint8
     from dataclasses import replace
 
     with pytest.raises(ValueError, match="scene crops"):
         witness_inputs(replace(faces, is_face=np.zeros(len(faces), bool)), PatchSpec(16, 2))
+
+
+def test_witness_inputs_with_histories_keep_the_originals_first(photo_folder, tmp_path):
+    pool, _ = build_pool([photo_folder], size=32, cache_file=tmp_path / "cache.json", n_jobs=1)
+    faces = pool.subset(pool.is_face)
+    faces = faces.subset(np.arange(len(faces)) < 6)
+    plain = witness_inputs(faces, PatchSpec(16, 2), n_jobs=1)
+    more = witness_inputs(faces, PatchSpec(16, 2), n_jobs=1, histories=2, seed=3)
+    assert more.shape == (3 * 6, 4, 16, 16, 3)
+    assert np.array_equal(more[:6], plain)  # the faces as they are come first
+    assert not np.array_equal(more[6:12], plain)  # then processed copies, same face order
+    assert np.array_equal(witness_inputs(faces, PatchSpec(16, 2), n_jobs=1, histories=2, seed=3), more)  # seeded
+    crops = witness_inputs(faces, CropSpec(32, 1.3), n_jobs=1, histories=1)
+    assert crops.shape == (12, 32, 32, 3) and np.array_equal(crops[:6], faces.crops)
+
+
+def test_train_without_the_appearance_witness(photo_folder, tmp_path):
+    from facecheck.weights import load_model
+    from facecheck.witnesses.spectrum import SpectrumWitness
+
+    with pytest.raises(ConfigError, match="no witness"):
+        train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
+              n_jobs=1, appearance=False)
+    out = train([photo_folder], tmp_path / "spectrum", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
+                n_jobs=1, appearance=False, histories=1, witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8)])
+    model = load_model(out)
+    assert [w.name for w in model.witnesses] == ["spectrum"] and model.manifest["training"]["histories"] == 1
+    gmm = model.manifest["training"]
+    assert "settings" not in gmm  # no appearance training happened

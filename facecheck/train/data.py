@@ -235,28 +235,48 @@ def build_pool(
     return pool, counts
 
 
-def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2) -> np.ndarray:
+def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, histories: int = 0,
+                   seed: int = 0) -> np.ndarray:
     """Each face's input for `spec`, (N, *spec.shape) uint8, cut from its photo at its box (worker processes).
 
-    The pool's own crops are returned when `spec` is the crop they were cut with (CROP_SCALE, build_pool's default).
+    With `histories` K > 0, the result is (K + 1) blocks of N rows: the faces as they are, then each face
+    after K random processing histories (`history.random_history`, drawn from `seed` and the photo's path),
+    applied to the whole photo before cutting, so that a mixture sees every real face with many histories.
+    The pool's own crops are returned when `spec` is the crop they were cut with and no history is asked.
     """
     if not faces.is_face.all():
         raise ValueError("witness_inputs needs a pool of faces (scene crops have no box)")
-    if spec == CropSpec(size=faces.crops.shape[1], scale=CROP_SCALE):
+    if not histories and spec == CropSpec(size=faces.crops.shape[1], scale=CROP_SCALE):
         return faces.crops
     rows: dict[str, list[int]] = {}
     for i, source in enumerate(faces.source):
         rows.setdefault(source, []).append(i)
-    cut = Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_cut)(source, [tuple(int(v) for v in faces.boxes[i]) for i in idx], spec) for source, idx in rows.items()
+    cut = Parallel(n_jobs=n_jobs, backend="loky", batch_size=8)(
+        delayed(_cut)(source, [tuple(int(v) for v in faces.boxes[i]) for i in idx], spec, histories, seed)
+        for source, idx in rows.items()
     )
-    out = np.empty((len(faces), *spec.shape), np.uint8)
+    out = np.empty((histories + 1, len(faces), *spec.shape), np.uint8)
     for idx, inputs in zip(rows.values(), cut):
-        out[idx] = inputs
-    return out
+        out[:, idx] = inputs
+    return out.reshape(-1, *spec.shape)
 
 
-def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | PatchSpec) -> np.ndarray:
-    """Decode one photo as the pre-scan did and cut `spec`'s input at each box."""
+def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | PatchSpec, histories: int = 0,
+         seed: int = 0) -> np.ndarray:
+    """Decode one photo as the pre-scan did and cut `spec`'s input at each box, as is and after `histories` histories.
+
+    Returns (histories + 1, len(boxes), *spec.shape).
+    """
+    from .history import random_history
+
     image = load_image(path)
-    return np.stack([spec.cut(image, box) for box in boxes])
+    out = [np.stack([spec.cut(image, box) for box in boxes])]
+    rng = np.random.default_rng([seed, int(hashlib.sha1(Path(path).name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
+    for _ in range(histories):
+        # Keep faces at least 40 px (the scan's smallest) after a downscale.
+        smallest = min(min(b[2] - b[0], b[1] - b[3]) for b in boxes)
+        processed = random_history(rng, min_scale=min(1.0, max(0.35, 40 / max(1, smallest))), max_scale=2.0).apply(image)
+        fy, fx = processed.shape[0] / image.shape[0], processed.shape[1] / image.shape[1]
+        out.append(np.stack([spec.cut(processed, (round(t * fy), round(r * fx), round(b * fy), round(l * fx)))
+                             for t, r, b, l in boxes]))
+    return np.stack(out)

@@ -107,12 +107,15 @@ def train(
     log: Callable[[str], None] = lambda s: None,
     progress=None,
     witness_builders: Sequence[WitnessBuilder] = (),
+    appearance: bool = True,
+    histories: int = 2,
 ) -> Path:
     """Train a model bundle from camera photos, or with `gmm_only` refit every mixture and the fusion of
     `init`'s witnesses (default: the shipped bundle); returns its path.
 
-    The bundle's witnesses: the appearance witness trained here (fine-tuned from `init`'s with `init`),
-    then one per `witness_builders` entry (not called with `gmm_only`).
+    The bundle's witnesses: the appearance witness trained here (fine-tuned from `init`'s with `init`;
+    left out when `appearance` is false), then one per `witness_builders` entry (not called with `gmm_only`).
+    Every mixture sees each real face as it is and after `histories` random processing histories.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -160,9 +163,19 @@ def train(
     log(f"EXIF ranking task: {summary['exif_task']['train']} training crops, {summary['exif_task']['val']} validation; "
         f"manipulation task: {summary['manipulation_task']['train']} training faces, {summary['manipulation_task']['val']} validation")
 
+    if histories < 0:
+        raise ConfigError(f"--histories {histories}: must be 0 or more")
     if gmm_only:
         witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
+    elif not appearance:
+        if not witness_builders:
+            raise ConfigError("no witness to train: keep the appearance witness or add another")
+        history = []
+        run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
+        witnesses = [build(run) for build in witness_builders]
+        if run.record:
+            summary["witness_training"] = run.record
     else:
         trainer = Trainer(settings, work, log=log)
         if resume and trainer.resume():
@@ -189,9 +202,11 @@ def train(
     if len(set(names)) != len(names):
         raise ConfigError(f"two witnesses have the same name: {names}")
 
-    log(f"extracting features of {len(all_faces)} faces for the mixtures of {', '.join(names)}")
-    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs)) for w in witnesses}
-    scorer, gmm_report = fit_fused(features, all_faces.split, false_alarm=false_alarm, seed=settings.seed)
+    log(f"extracting features of {len(all_faces)} faces (each also with {histories} random processing histories) for the mixtures of {', '.join(names)}")
+    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed))
+                for w in witnesses}
+    summary["histories"] = histories
+    scorer, gmm_report = fit_fused(features, np.tile(all_faces.split, histories + 1), false_alarm=false_alarm, seed=settings.seed)
     for name, r in gmm_report["witnesses"].items():
         log(f"GMM of {name}: {r['chosen']} (best held-out log-likelihood of {len(r['candidates'])} candidates)")
     log(f"threshold {scorer.threshold_:.2f} (fused score) at {false_alarm:.0%} false alarms on "
@@ -202,7 +217,9 @@ def train(
     metrics.write_text(json.dumps({"history": history, "gmm": gmm_report, "counts": summary}, indent=2) + "\n", encoding="utf-8")
     bundle = save_bundle(out, witnesses, scorer, training={k: v for k, v in summary.items() if k != "gmm"},
                          extra_files={"metrics.json": metrics}, force=force)
-    for name in (CHECKPOINT, "metrics.json"):
+    from .trace_loop import CHECKPOINT as TRACE_CHECKPOINT
+
+    for name in (CHECKPOINT, TRACE_CHECKPOINT, "metrics.json"):
         (work / name).unlink(missing_ok=True)
     try:
         work.rmdir()

@@ -187,3 +187,36 @@ class TraceTrainer:
         self.network.eval()
         logits = torch.cat([self.network(to_tensor(patches[i : i + 256], self.device))[1] for i in range(0, len(patches), 256)])
         return float(((logits.cpu().numpy() > 0) == (labels > 0.5)).mean())
+
+
+def trace_builder(settings: TraceSettings):
+    """A pipeline witness builder (see `pipeline.TrainingRun`): train the trace witness on the run's photos.
+
+    It learns from every photo of the "train" split (faces and scenes: the traces are not face-specific),
+    validates on "select", checkpoints to the run's work folder and resumes with the run.
+    """
+    from ..io import load_image
+
+    def build(run):
+        trainer = TraceTrainer(settings, run.work, log=run.log)
+        if run.resume and trainer.resume():
+            run.log(f"trace witness: resumed at step {trainer.step}")
+        if trainer.step < settings.steps:
+            def decode(files):
+                images = []
+                for f in files:
+                    try:
+                        images.append(load_image(f))
+                    except Exception:  # the pre-scan already reported unreadable photos
+                        pass
+                return images
+
+            train, val = decode(run.files("train")), decode(run.files("select"))
+            run.log(f"trace witness: {settings.steps} steps on {len(train)} photos ({len(val)} for validation)")
+            trainer.fit(train, val)
+        run.record["trace"] = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()},
+                               "history": trainer.history}
+        return trainer.witness
+
+    return build
+

@@ -19,6 +19,7 @@ __all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "load_witn
 KINDS = {
     "appearance": ("appearance", "AppearanceWitness"),
     "trace": ("trace", "TraceWitness"),
+    "spectrum": ("spectrum", "SpectrumWitness"),
 }
 
 # Names become file names in a bundle and `loglik_<name>` columns: short, lower case, no separators.

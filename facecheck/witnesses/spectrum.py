@@ -24,51 +24,75 @@ class SpectrumWitness(Witness):
 
     kind = "spectrum"
 
-    def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, name: str = "spectrum"):
-        if spec.size % bins:
-            raise ConfigError(f"patch size {spec.size} is not a multiple of {bins} frequency bins")
-        self.spec, self.bins, self.name = spec, int(bins), name
+    def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum"):
+        if spec.size % bins or bins % 2:
+            raise ConfigError(f"patch size {spec.size} is not a multiple of {bins} (an even number of) frequency bins")
+        self.spec, self.bins, self.color, self.name = spec, int(bins), bool(color), name
+
+    @property
+    def n_features(self) -> int:
+        luma = self.bins * (self.bins // 2 + 1)
+        return luma + (2 * (self.bins // 2) * (self.bins // 4 + 1) + 3 if self.color else 0)
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
-        """Features (N, bins * (bins // 2 + 1)) float32 of each face's patches (N, P, S, S, 3) uint8."""
+        """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8.
+
+        The luminance residual's relative log spectrum in bins x (bins / 2 + 1) cells; with `color`, also
+        the two colour-difference residuals' spectra at half the resolution and the correlations between
+        the R, G and B residuals (a camera's demosaicing ties its channels together; a decoder's
+        convolutions tie them differently).
+        """
         inputs = np.asarray(inputs)
         if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
             raise ConfigError(f"spectrum inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
         n, p, s = inputs.shape[:3]
         if n == 0:
-            return np.zeros((0, self.bins * (self.bins // 2 + 1)), np.float32)
-        luma = inputs.reshape(n * p, s, s, 3).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        resid = np.stack([cv2.filter2D(x, -1, _KV3, borderType=cv2.BORDER_REFLECT) for x in luma])
+            return np.zeros((0, self.n_features), np.float32)
+        rgb = inputs.reshape(n * p, s, s, 3).astype(np.float32)
+        resid = np.stack([cv2.filter2D(x, -1, _KV3, borderType=cv2.BORDER_REFLECT) for x in rgb])  # (M, S, S, 3)
         resid -= resid.mean(axis=(1, 2), keepdims=True)
-        power = np.abs(np.fft.rfft2(resid * np.hanning(s)[:, None] * np.hanning(s)[None, :])) ** 2
-        power = np.fft.fftshift(power, axes=1)  # rows: frequency -1/2..1/2 after shift; cols: 0..1/2
-        cell = s // self.bins
-        cols = power.shape[2]  # s // 2 + 1
-        # Pool rows into `bins` cells; columns into bins // 2 + 1 cells (the last holds the Nyquist column).
-        rows = power[:, : self.bins * cell].reshape(n * p, self.bins, cell, cols).mean(axis=2)
-        edges = np.linspace(0, cols, self.bins // 2 + 2).astype(int)
-        pooled = np.stack([rows[:, :, a:b].mean(axis=2) for a, b in zip(edges[:-1], edges[1:])], axis=2)
-        feats = np.log(pooled.reshape(n, p, -1).mean(axis=1) + 1e-3)
-        # Relative spectrum: the overall noise level is a matter of ISO and JPEG, the shape is the trace.
-        return (feats - feats.mean(axis=1, keepdims=True)).astype(np.float32)
+        parts = [_relative_log_spectrum(resid @ np.array([0.299, 0.587, 0.114], np.float32), self.bins, n, p)]
+        if self.color:
+            for chroma in (resid[..., 0] - resid[..., 1], resid[..., 2] - resid[..., 1]):
+                parts.append(_relative_log_spectrum(chroma, self.bins // 2, n, p))
+            flat = resid.reshape(n, p * s * s, 3)
+            cov = np.einsum("nkc,nkd->ncd", flat, flat)
+            norm = np.sqrt(np.einsum("ncc->nc", cov)) + 1e-6
+            corr = cov / norm[:, :, None] / norm[:, None, :]
+            parts.append(np.arctanh(np.clip(corr[:, [0, 0, 1], [1, 2, 2]], -0.999, 0.999)))
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def config(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins}
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins, "color": self.color}
 
     def save(self, path: str | Path) -> None:
         """Nothing to learn: the file records the configuration, so every witness has one."""
-        np.savez(path, bins=np.array(self.bins))
+        np.savez(path, bins=np.array(self.bins), color=np.array(self.color))
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str = "spectrum", device: str = "cpu") -> "SpectrumWitness":
         try:
             spec = spec_from_dict(config["spec"])
-            bins = int(config["bins"])
+            bins, color = int(config["bins"]), bool(config.get("color", False))
             if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 2 <= bins <= 64:
                 raise ValueError("the spectrum witness needs a patch spec of 8-512 px and 2-64 bins")
             with np.load(path, allow_pickle=False) as data:
-                if int(data["bins"]) != bins:
+                if int(data["bins"]) != bins or bool(data["color"]) != color:
                     raise ValueError("the file does not match the manifest")
-            return cls(spec=spec, bins=bins, name=name)
+            return cls(spec=spec, bins=bins, color=color, name=name)
         except (KeyError, TypeError, ValueError, OSError, EOFError, ConfigError) as exc:
             raise WeightsError(f"{path}: cannot load the spectrum witness ({exc})") from None
+
+
+def _relative_log_spectrum(resid: np.ndarray, bins: int, n: int, p: int) -> np.ndarray:
+    """(n * p, S, S) residuals -> (n, bins * (bins / 2 + 1)) log power in frequency cells, mean over a face's
+    patches, minus its mean (the overall noise level is a matter of ISO and JPEG; the shape is the trace)."""
+    s = resid.shape[1]
+    window = np.hanning(s)[:, None] * np.hanning(s)[None, :]
+    power = np.fft.fftshift(np.abs(np.fft.rfft2(resid * window)) ** 2, axes=1)  # rows -1/2..1/2, cols 0..1/2
+    cell, cols = s // bins, power.shape[2]
+    rows = power[:, : bins * cell].reshape(len(power), bins, cell, cols).mean(axis=2)
+    edges = np.linspace(0, cols, bins // 2 + 2).astype(int)
+    pooled = np.stack([rows[:, :, a:b].mean(axis=2) for a, b in zip(edges[:-1], edges[1:])], axis=2)
+    feats = np.log(pooled.reshape(n, p, -1).mean(axis=1) + 1e-3)
+    return feats - feats.mean(axis=1, keepdims=True)
