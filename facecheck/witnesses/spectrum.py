@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ConfigError, WeightsError
 from .base import PatchSpec, Witness, spec_from_dict
 
+_CHUNK = 256  # faces per batch
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
 
 
@@ -45,6 +46,8 @@ class SpectrumWitness(Witness):
         inputs = np.asarray(inputs)
         if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
             raise ConfigError(f"spectrum inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
+        if len(inputs) > _CHUNK:  # bounded memory: float copies of every patch would not fit for a training set
+            return np.concatenate([self.transform(inputs[i : i + _CHUNK]) for i in range(0, len(inputs), _CHUNK)])
         n, p, s = inputs.shape[:3]
         if n == 0:
             return np.zeros((0, self.n_features), np.float32)
