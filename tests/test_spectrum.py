@@ -42,14 +42,17 @@ def test_brightness_does_not_matter():
 
 def test_save_load_and_refusals(tmp_path):
     w = SpectrumWitness(spec=PatchSpec(32, 2), bins=8, color=True)
-    w.save(tmp_path / "s.npz")
-    back = load_witness(tmp_path / "s.npz", w.config(), name="spectrum")
+    w.save(tmp_path / "s.json")
+    back = load_witness(tmp_path / "s.json", w.config(), name="spectrum")
     assert isinstance(back, SpectrumWitness) and back.config() == w.config()
     assert np.allclose(back.transform(_noise()), w.transform(_noise()))
     with pytest.raises(WeightsError):
-        SpectrumWitness.load(tmp_path / "s.npz", {**w.config(), "bins": 4})
+        SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "bins": 4})
     with pytest.raises(WeightsError):
-        SpectrumWitness.load(tmp_path / "s.npz", {**w.config(), "spec": {"type": "crop", "size": 32, "scale": 1.3}})
+        SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "spec": {"type": "crop", "size": 32, "scale": 1.3}})
+    (tmp_path / "big.json").write_text("[" * 100_000)
+    with pytest.raises(WeightsError):
+        SpectrumWitness.load(tmp_path / "big.json", w.config())
     with pytest.raises(ConfigError):
         SpectrumWitness(spec=PatchSpec(30, 2), bins=8)
     with pytest.raises(ConfigError):

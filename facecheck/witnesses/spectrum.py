@@ -8,6 +8,7 @@ cells, so the witness needs no training, only its mixture of real faces.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ class SpectrumWitness(Witness):
     """Log power spectrum of the native-resolution residual, pooled into frequency cells."""
 
     kind = "spectrum"
+    file_suffix = ".json"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum"):
         if spec.size % bins or bins % 2:
@@ -69,8 +71,8 @@ class SpectrumWitness(Witness):
         return {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins, "color": self.color}
 
     def save(self, path: str | Path) -> None:
-        """Nothing to learn: the file records the configuration, so every witness has one."""
-        np.savez(path, bins=np.array(self.bins), color=np.array(self.color))
+        """Nothing to learn: the file records the configuration (JSON), so every witness has a file."""
+        Path(path).write_text(json.dumps({"bins": self.bins, "color": self.color}) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str = "spectrum", device: str = "cpu") -> "SpectrumWitness":
@@ -79,11 +81,13 @@ class SpectrumWitness(Witness):
             bins, color = int(config["bins"]), bool(config.get("color", False))
             if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 2 <= bins <= 64:
                 raise ValueError("the spectrum witness needs a patch spec of 8-512 px and 2-64 bins")
-            with np.load(path, allow_pickle=False) as data:
-                if int(data["bins"]) != bins or bool(data["color"]) != color:
-                    raise ValueError("the file does not match the manifest")
+            if Path(path).stat().st_size > 4096:
+                raise ValueError("file too large")
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("bins") != bins or data.get("color") != color:
+                raise ValueError("the file does not match the manifest")
             return cls(spec=spec, bins=bins, color=color, name=name)
-        except (KeyError, TypeError, ValueError, OSError, EOFError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
             raise WeightsError(f"{path}: cannot load the spectrum witness ({exc})") from None
 
 
