@@ -242,7 +242,7 @@ def train(
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
     tasks: str = typer.Option("exif,manipulation", "--tasks", help="Pretext tasks to train (ablations): exif, manipulation, or both."),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
-    witnesses: str = typer.Option("appearance,trace,spectrum", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), trace (native-resolution patches, real vs re-rendered), spectrum (residual spectrum, nothing to train)."),
+    witnesses: str = typer.Option("appearance,spectrum", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), spectrum (native-resolution residual spectrum, nothing to train), trace (native-resolution patches, real vs re-rendered; experimental: it did not help on dev, see the model card)."),
     trace_steps: int = typer.Option(2500, "--trace-steps", min=1, help="Training steps of the trace witness (32 real/re-rendered pairs each)."),
     histories: int = typer.Option(2, "--histories", min=0, help="Random processing histories (resize, blur, JPEG) per real face for the mixtures, besides the face as it is."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),

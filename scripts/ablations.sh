@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 DATA="${FACECHECK_DATA:-../shared/data}"
 RUNS="${1:-runs}"
 mkdir -p "$RUNS"
-common=("$DATA/exif_photos" --faces "$DATA/real_faces" --seed 0 --resume -q)
+# The appearance witness alone, mixtures on faces as they are: the 0.2.0 ablations.
+common=("$DATA/exif_photos" --faces "$DATA/real_faces" --seed 0 --resume -q --witnesses appearance --histories 0)
 # Untrained extractor (no pretext task): same pipeline, GMM on random-initialisation features.
 [ -d "$RUNS/random" ] || facecheck train "${common[@]}" --out "$RUNS/random" --epochs 0
 # EXIF ranking only: 38 steps per epoch (2426 crops / 64) -> 19 epochs = 722 steps.
