@@ -25,6 +25,7 @@ from ..features import resolve_device
 from ..witnesses.base import PatchSpec
 from ..witnesses.trace import TraceNet, TraceWitness, to_tensor
 from .history import random_history
+from .loop import _lr_at
 from .rerender import matched_smooth, random_decoder, rerender
 
 CHECKPOINT = "trace_checkpoint.pt"
@@ -35,7 +36,7 @@ CLASSIC = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4, cv2.INTER_AREA
 class TraceSettings:
     """Hyper-parameters of the trace witness's training (stored in the checkpoint and the bundle)."""
 
-    steps: int = 3000
+    steps: int = 2500
     pairs_per_batch: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -88,13 +89,6 @@ def make_batch(images: list[np.ndarray], n_pairs: int, seed: tuple[int, ...], si
         pair_rng = np.random.default_rng([*seed, k])
         patches.extend(make_pair(image, pair_rng, size, smooth_share))
     return np.stack(patches), np.tile(np.array([0.0, 1.0], np.float32), n_pairs)
-
-
-def _lr_at(step: int, s: TraceSettings) -> float:
-    if step < s.warmup_steps:
-        return s.lr * (step + 1) / s.warmup_steps
-    t = (step - s.warmup_steps) / max(1, s.steps - s.warmup_steps)
-    return s.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
 class TraceTrainer:
@@ -156,7 +150,7 @@ class TraceTrainer:
                     future = draw(self.step + 1)
                 self.network.train()
                 for group in self.optimizer.param_groups:
-                    group["lr"] = _lr_at(self.step, s)
+                    group["lr"] = _lr_at(self.step, s.steps, s)  # the same schedule as the appearance witness
                 _, logit = self.network(to_tensor(patches, self.device))
                 loss = loss_fn(logit, torch.from_numpy(labels).to(self.device))
                 self.optimizer.zero_grad(set_to_none=True)
