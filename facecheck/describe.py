@@ -35,8 +35,11 @@ def _witness_text(entry: dict) -> str:
     else:
         cut = f"{spec.get('size')} px crop"
     ex = config.get("extractor") if isinstance(config.get("extractor"), dict) else config
-    return (f"{entry['name']} ({entry['kind']}): {cut}, box x{spec.get('scale')}; "
-            f"{ex.get('architecture', 'network')} {ex.get('network')}; gmm {entry.get('gmm')}")
+    if ex.get("network") is not None:
+        network = f"{ex.get('architecture', 'network')} {ex.get('network')}"
+    else:  # a fixed description (the spectrum witness): nothing learned but its mixture
+        network = "no network (" + ", ".join(f"{k} {v}" for k, v in config.items() if k not in ("kind", "spec")) + ")"
+    return f"{entry['name']} ({entry['kind']}): {cut}, box x{spec.get('scale')}; {network}; gmm {entry.get('gmm')}"
 
 
 def _fusion_text(manifest: dict) -> str:
