@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped bundle (weights/) from ../shared/data on a 2-core CPU (about 40 minutes once the photos are pre-scanned).
+# Reproduce the shipped bundle (weights/) from ../shared/data on a 2-core CPU (about 20 minutes once the photos are pre-scanned).
 # Resumable: run it again after an interruption and it continues from the last checkpoint.
 #   scripts/train_default.sh [OUT]   (default OUT: ./default_model; copy it into weights/ to ship it)
 # 1. The appearance witness: the pretext tasks, 2 epochs (the 0.2.0 recipe; about 13 minutes).
