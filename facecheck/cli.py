@@ -267,7 +267,7 @@ def train(
         from .train.trace_loop import TraceSettings, trace_builder
 
         builders.append(trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device,
-                                                    checkpoint_minutes=max(checkpoint_minutes, 0.5))))
+                                                    checkpoint_minutes=checkpoint_minutes)))
     if "spectrum" in chosen:
         from .witnesses.spectrum import SpectrumWitness
 

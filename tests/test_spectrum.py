@@ -50,6 +50,11 @@ def test_save_load_and_refusals(tmp_path):
         SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "bins": 4})
     with pytest.raises(WeightsError):
         SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "spec": {"type": "crop", "size": 32, "scale": 1.3}})
+    for spec in ({"type": "patches", "size": 32, "grid": 10_000, "scale": 1.0},
+                 {"type": "patches", "size": 32, "grid": 0, "scale": 1.0},
+                 {"type": "patches", "size": 32, "grid": 2, "scale": -1.0}):
+        with pytest.raises(WeightsError):  # a forged manifest cannot make every face cost 10^8 patches
+            SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "spec": spec})
     (tmp_path / "big.json").write_text("[" * 100_000)
     with pytest.raises(WeightsError):
         SpectrumWitness.load(tmp_path / "big.json", w.config())

@@ -361,13 +361,16 @@ def test_witness_inputs_with_histories_keep_the_originals_first(photo_folder, tm
     assert crops.shape == (12, 32, 32, 3) and np.array_equal(crops[:6], faces.crops)
 
 
-def test_train_without_the_appearance_witness(photo_folder, tmp_path):
+def test_train_without_the_appearance_witness(photo_folder, tmp_path, tiny_model_dir):
     from facecheck.weights import load_model
     from facecheck.witnesses.spectrum import SpectrumWitness
 
     with pytest.raises(ConfigError, match="no witness"):
         train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
               n_jobs=1, appearance=False)
+    with pytest.raises(ConfigError, match="--init"):  # nothing to start from without the appearance witness
+        train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
+              n_jobs=1, appearance=False, init=tiny_model_dir, witness_builders=[lambda run: SpectrumWitness()])
     out = train([photo_folder], tmp_path / "spectrum", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
                 n_jobs=1, appearance=False, histories=1, witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8)])
     model = load_model(out)

@@ -240,7 +240,7 @@ def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, 
     """Each face's input for `spec`, (N, *spec.shape) uint8, cut from its photo at its box (worker processes).
 
     With `histories` K > 0, the result is (K + 1) blocks of N rows: the faces as they are, then each face
-    after K random processing histories (`history.random_history`, drawn from `seed` and the photo's path),
+    after K random processing histories (`history.random_history`, drawn from `seed` and the photo's file name),
     applied to the whole photo before cutting, so that a mixture sees every real face with many histories.
     The pool's own crops are returned when `spec` is the crop they were cut with and no history is asked.
     """

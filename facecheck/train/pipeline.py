@@ -169,6 +169,8 @@ def train(
         witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
     elif not appearance:
+        if init is not None:
+            raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
         if not witness_builders:
             raise ConfigError("no witness to train: keep the appearance witness or add another")
         history = []

@@ -139,6 +139,16 @@ class TraceTrainer:
             raise TrainingDataError(f"the trace witness needs at least 10 training images of {s.patch} px or more")
         val = make_batch([im for im in val_images if min(im.shape[:2]) >= (s.patch + 16) // 2] or usable,
                          256, (s.seed, 999_999), s.patch, s.smooth_share)
+        try:
+            self._loop(usable, val, progress)
+        except KeyboardInterrupt:  # Ctrl-C: keep what was learned; --resume continues from here
+            self.save_checkpoint()
+            raise
+        self.save_checkpoint()
+        return self.history
+
+    def _loop(self, usable: list[np.ndarray], val, progress) -> None:
+        s = self.s
         loss_fn = torch.nn.BCEWithLogitsLoss()
         last_ckpt, window = time.monotonic(), []
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -164,16 +174,10 @@ class TraceTrainer:
                     self.log(f"trace step {self.step}/{s.steps}: loss {np.mean(window):.4f}, held-out pair accuracy {acc:.3f}")
                     window = []
                 if progress:
-                    try:
-                        progress(self.step, s.steps)
-                    except KeyboardInterrupt:  # Ctrl-C: keep what was learned, resume later
-                        self.save_checkpoint()
-                        raise
+                    progress(self.step, s.steps)
                 if time.monotonic() - last_ckpt > s.checkpoint_minutes * 60:
                     self.save_checkpoint()
                     last_ckpt = time.monotonic()
-        self.save_checkpoint()
-        return self.history
 
     @torch.inference_mode()
     def validate(self, batch) -> float:
@@ -200,9 +204,13 @@ def trace_builder(settings: TraceSettings):
                 images = []
                 for f in files:
                     try:
-                        images.append(load_image(f))
+                        image = load_image(f)
                     except Exception:  # the pre-scan already reported unreadable photos
-                        pass
+                        continue
+                    # Native pixels, bounded memory: the central 1024 x 1024 of a large photo is plenty of patches.
+                    h, w = image.shape[:2]
+                    top, left = max(0, (h - 1024) // 2), max(0, (w - 1024) // 2)
+                    images.append(np.ascontiguousarray(image[top : top + 1024, left : left + 1024]))
                 return images
 
             train, val = decode(run.files("train")), decode(run.files("select"))

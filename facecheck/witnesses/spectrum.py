@@ -79,8 +79,9 @@ class SpectrumWitness(Witness):
         try:
             spec = spec_from_dict(config["spec"])
             bins, color = int(config["bins"]), bool(config.get("color", False))
-            if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 2 <= bins <= 64:
-                raise ValueError("the spectrum witness needs a patch spec of 8-512 px and 2-64 bins")
+            if (not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8
+                    or not 0 < spec.scale < 100 or not 2 <= bins <= 64):
+                raise ValueError("the spectrum witness needs a patch spec of 8-512 px, grid 1-8, and 2-64 bins")
             if Path(path).stat().st_size > 4096:
                 raise ValueError("file too large")
             data = json.loads(Path(path).read_text(encoding="utf-8"))

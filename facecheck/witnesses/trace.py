@@ -140,7 +140,7 @@ class TraceWitness(Witness):
         resolve_device(device)
         try:
             spec = spec_from_dict(config["spec"])
-            if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8:
+            if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
                 raise ValueError("the trace witness needs a patch spec (8-512 px, grid 1-8)")
             net = config["network"]
             if len(net["widths"]) > MAX_LAYERS or max(net["widths"]) > 4096 or int(net["embed_dim"]) > 4096:
