@@ -178,6 +178,9 @@ def scan(
         err.print("interrupted: no output file was written", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
+        if _INTERRUPTED:
+            err.print("interrupted: no output file was written", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if debug:
             raise
         raise _fail(f"internal error ({type(exc).__name__}: {exc}); no output file was written; rerun with --debug",
@@ -366,7 +369,13 @@ def _tqdm_iter(progress):
     return make
 
 
+_INTERRUPTED: list[int] = []
+
+
 def _interrupt(signum, frame) -> None:
+    # Remembered: a signal landing inside a library's own clean-up (joblib starting its worker threads)
+    # can surface as another exception, which must still end as an interruption (exit 130).
+    _INTERRUPTED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -377,4 +386,6 @@ def run() -> None:
     # SIGTERM (kill, a job scheduler, a closed container) is handled like Ctrl-C: temporary output
     # files are removed and training keeps its last checkpoint.
     signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # left alone where SIGINT is ignored
+        signal.signal(signal.SIGINT, _interrupt)
     app()
