@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def boxes(files: list[Path], matched: bool, cache: Path) -> dict[str, list]:
 def face_inputs(files, box_map, spec, *, matched=False, histories=0, seed=0):
     """Per face: list of (file, history index, patches) -- the original and `histories` random histories."""
     from facecheck.evaluate import match_format
-    from facecheck.train.history import random_history
+    from facecheck.train.history import follow_box, random_history
 
     out = []
     for f in files:
@@ -102,13 +103,11 @@ def face_inputs(files, box_map, spec, *, matched=False, histories=0, seed=0):
             im = match_format(im)
         box = tuple(b[0])
         out.append((str(f), 0, spec.cut(im, box)))
-        rng = np.random.default_rng([seed, abs(hash(str(f))) % 2**31])
+        rng = np.random.default_rng([seed, zlib.crc32(Path(f).name.encode("utf-8", "surrogateescape"))])
         for k in range(histories):
             h = random_history(rng, min_scale=0.35, max_scale=2.0)
             im2 = h.apply(im)
-            fy, fx = im2.shape[0] / im.shape[0], im2.shape[1] / im.shape[1]
-            t, r, bo, l = box
-            out.append((str(f), k + 1, spec.cut(im2, (round(t * fy), round(r * fx), round(bo * fy), round(l * fx)))))
+            out.append((str(f), k + 1, spec.cut(im2, follow_box(box, im.shape, im2.shape))))
     return out
 
 

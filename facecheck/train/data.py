@@ -267,7 +267,7 @@ def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | Pat
 
     Returns (histories + 1, len(boxes), *spec.shape).
     """
-    from .history import random_history
+    from .history import follow_box, random_history
 
     image = load_image(path)
     out = [np.stack([spec.cut(image, box) for box in boxes])]
@@ -276,7 +276,5 @@ def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | Pat
         # Keep faces at least 40 px (the scan's smallest) after a downscale.
         smallest = min(min(b[2] - b[0], b[1] - b[3]) for b in boxes)
         processed = random_history(rng, min_scale=min(1.0, max(0.35, 40 / max(1, smallest))), max_scale=2.0).apply(image)
-        fy, fx = processed.shape[0] / image.shape[0], processed.shape[1] / image.shape[1]
-        out.append(np.stack([spec.cut(processed, (round(t * fy), round(r * fx), round(b * fy), round(l * fx)))
-                             for t, r, b, l in boxes]))
+        out.append(np.stack([spec.cut(processed, follow_box(box, image.shape, processed.shape)) for box in boxes]))
     return np.stack(out)

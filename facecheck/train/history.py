@@ -53,6 +53,13 @@ class History:
         return out
 
 
+def follow_box(box: tuple[int, int, int, int], before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A (top, right, bottom, left) box of an image of shape `before`, moved to the same place after a resize to `after`."""
+    fy, fx = after[0] / before[0], after[1] / before[1]
+    top, right, bottom, left = box
+    return round(top * fy), round(right * fx), round(bottom * fy), round(left * fx)
+
+
 def resize(image: np.ndarray, scale: float, resampler: str = "area") -> np.ndarray:
     """Resize by `scale` (at least 1 px a side) with a named resampler."""
     h, w = image.shape[:2]
