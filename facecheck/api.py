@@ -10,10 +10,12 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from .config import Config
+from .errors import ConfigError
 from .io import find_images
 from .metadata import Metadata
 from .prepare import Prepared, name_of, prepare
-from .verdict import ERROR, NO_FACE, decide
+from .stability import spread
+from .verdict import ERROR, NO_FACE, UNCERTAIN, VerdictRule
 from .weights import Model, load_model
 
 
@@ -24,7 +26,9 @@ class FaceScore:
     `loglik` is the fused score: the sum over witnesses of (log-likelihood - mean) / std, both measured on
     held-out real faces, so in standard deviations of real faces (higher = more photographic; for a
     facecheck-bundle/1 bundle, the one witness's log-likelihood itself). `threshold` and `margin` are in
-    the same unit. `witnesses` holds each witness's own log-likelihood under its mixture.
+    the same unit. `p_real` is the share of the bundle's held-out real faces that score as low or lower
+    (None for bundles that store no real scores). `witnesses` holds each witness's own log-likelihood
+    under its mixture; `stability` each perturbation's p_real (only when asked for).
     """
 
     face_index: int
@@ -35,6 +39,15 @@ class FaceScore:
     margin: float
     verdict: str
     witnesses: dict[str, float] = field(default_factory=dict)
+    p_real: float | None = None
+    stability: dict[str, float] | None = None
+
+    @property
+    def p_real_spread(self) -> float | None:
+        """How far p_real moves under the stability perturbations (max - min), or None."""
+        if self.stability is None or self.p_real is None:
+            return None
+        return spread([self.p_real, *self.stability.values()])
 
 
 @dataclass(frozen=True)
@@ -56,14 +69,31 @@ class ScanResult:
         return ERROR if self.error else (NO_FACE if not self.faces else "faces")
 
 
-def _score_batch(sources: list, prepared: list[Prepared], model: Model) -> list[ScanResult]:
+def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
+    """How `scan` turns scores into verdicts: the bundle's real scores at `config.false_alarm` (default the
+    bundle's rate) with the uncertain band up to `config.uncertain`; ConfigError when the bundle cannot."""
+    real = model.real_scores
+    if real is None and config.false_alarm is not None and config.false_alarm != model.false_alarm:
+        raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so its false-alarm rate is "
+                          f"fixed at {model.false_alarm}; refit it with `facecheck train --gmm-only` to choose another")
+    false_alarm = model.false_alarm if config.false_alarm is None else config.false_alarm
+    try:
+        return VerdictRule.make(real, false_alarm=false_alarm, uncertain=config.uncertain, threshold=model.threshold)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _score_batch(sources: list, prepared: list[Prepared], model: Model, rule: VerdictRule) -> list[ScanResult]:
     """Run the faces of a batch of files through every witness together, then fuse and decide."""
     with_faces = [p for p in prepared if p.faces]
-    fused, per_face = iter(()), iter(())
+    fused, per_face, perturbed = iter(()), iter(()), {}
     if with_faces:
         scores, witnesses = model.score({name: np.concatenate([p.inputs[name] for p in with_faces]) for name in model.specs})
         fused, per_face = iter(scores), iter(witnesses)
-    threshold = model.threshold
+        for kind in with_faces[0].perturbed:
+            stacked = {name: np.concatenate([p.perturbed[kind][name] for p in with_faces]) for name in model.specs}
+            perturbed[kind] = iter(model.score(stacked)[0])
+    threshold = rule.threshold
     results = []
     for source, prep in zip(sources, prepared):
         if prep.error:
@@ -72,8 +102,15 @@ def _score_batch(sources: list, prepared: list[Prepared], model: Model) -> list[
         faces = []
         for i, face in enumerate(prep.faces):
             ll = float(next(fused))
-            faces.append(FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, decide(ll, threshold),
-                                   next(per_face)))
+            verdict, p_real, stability = rule.decide(ll), rule.p_real(ll), None
+            if perturbed:
+                others = {kind: float(next(it)) for kind, it in perturbed.items()}
+                if rule.real_scores is not None:
+                    stability = {kind: float(rule.p_real(v)) for kind, v in others.items()}
+                if any(rule.decide(v) != verdict for v in others.values()):
+                    verdict = UNCERTAIN  # the verdict does not survive benign processing
+            faces.append(FaceScore(i, face.box, face.confidence, ll, threshold, ll - threshold, verdict,
+                                   next(per_face), None if p_real is None else float(p_real), stability))
         results.append(ScanResult(name_of(source), tuple(faces), threshold=threshold, metadata=prep.metadata))
     return results
 
@@ -83,7 +120,7 @@ def scan_image(
 ) -> ScanResult:
     """Scan one image (a path or an (H, W, 3) uint8 RGB array) and return its faces' verdicts."""
     model = model or load_model(device=config.device)
-    return _score_batch([image], [prepare(image, model.specs, config)], model)[0]
+    return _score_batch([image], [prepare(image, model.specs, config)], model, verdict_rule(model, config))[0]
 
 
 def scan_paths(
@@ -114,6 +151,7 @@ def scan_files(
     files = list(files)
     model = model or load_model(device=config.device)
     specs = model.specs
+    rule = verdict_rule(model, config)
     if config.n_jobs > 1 and len(files) > config.batch_files:
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
         # worker processes prepare the files, in order, while this process runs the networks.
@@ -126,7 +164,7 @@ def scan_files(
     for item in zip(files, prepared):
         chunk.append(item)
         if len(chunk) == config.batch_files:
-            yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model)
+            yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
             chunk = []
     if chunk:
-        yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model)
+        yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)

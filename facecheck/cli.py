@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .config import Config
+from .verdict import DEFAULT_UNCERTAIN
 from .errors import ConfigError, FacecheckError, WeightsError
 
 EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -122,6 +123,11 @@ def scan(
     upsample: Optional[int] = typer.Option(None, "--upsample", min=0, max=3, help="Detector upsampling passes (default: 1 for small images, else 0)."),
     max_side: int = typer.Option(Config.detect_max_side, "--detect-size", min=64, help="Longest side of the copy the face detector sees."),
     jobs: int = typer.Option(Config.n_jobs, "-j", "--jobs", min=1, help="Parallel workers for decoding and detection."),
+    false_alarm: Optional[float] = typer.Option(None, "--false-alarm", min=0.0001, max=0.5, help="Share of real faces that may be called ai-generated (default: the bundle's, 0.05 for the shipped one)."),
+    uncertain: float = typer.Option(DEFAULT_UNCERTAIN, "--uncertain", min=0.0001, max=0.9, help="p_real under which a face above the threshold is called uncertain (no band when at most --false-alarm)."),
+    stability: bool = typer.Option(False, "--stability", help="Re-score every face after JPEG q75 and a 0.5x resize: p_real_spread, and uncertain when a verdict flips (about 2x slower)."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Confirm low-confidence detections with dlib's CNN face detector, so patches and prints are not scored."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Also write a self-contained HTML report (index.html, thumbnails, face crops) into DIR."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -130,15 +136,19 @@ def scan(
 
     loglik is the fused score of the bundle's witnesses (each witness's log-likelihood, standardised on
     held-out real faces, summed); --json adds each witness's own log-likelihood as witnesses.
-    Verdict: real (loglik >= threshold), ai-generated (below), no_face, or error.
-    Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, verdict,
-    detector_confidence, error, metadata.
+    p_real is the share of the bundle's held-out real faces that score as low or lower: 0.003 reads
+    "only 0.3% of real faces look this unusual" (empty for bundles without stored real scores).
+    Verdict: ai-generated (p_real under --false-alarm; loglik under threshold), uncertain (p_real under
+    --uncertain, or a verdict that flips under --stability), real, no_face, or error.
+    Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, p_real,
+    verdict, detector_confidence, error, metadata, p_real_spread.
     metadata is what the file's own tags say, apart from the verdict: declared-ai, generator-metadata,
     camera, edited or stripped (--json adds the evidence as metadata_evidence). Tags are easily
     stripped or forged: they never change a verdict.
     """
     from . import report
-    from .api import scan_files
+    from .api import scan_files, verdict_rule
+    from .html_report import HtmlReport
     from .io import find_images
     from .weights import load_model
 
@@ -149,8 +159,11 @@ def scan(
         files = find_images(paths, recursive=recursive, extensions=exts)
         csv_out = _check_output(csv_out, files, "--csv")
         json_out = _check_output(json_out, files, "--json")
-        config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device)
+        config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device,
+                                false_alarm=false_alarm, uncertain=uncertain, stability=stability, verify=verify)
         loaded = load_model(model, device=config.device)
+        rule = verdict_rule(loaded, config)
+        page = HtmlReport(report_dir, loaded, rule, inputs=files) if report_dir is not None else None
     except FacecheckError as exc:
         if debug:
             raise
@@ -164,7 +177,7 @@ def scan(
         csv_out = "-"  # piped: CSV
     results, n_failed = [], 0
     try:
-        with report.open_writers(csv_out, json_out, sys.stdout) as writers:
+        with report.open_writers(csv_out, json_out, sys.stdout, page) as writers:
             for result in _progress(scan_files(files, loaded, config=config), len(files), quiet):
                 if result.error:
                     n_failed += 1

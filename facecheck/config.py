@@ -20,6 +20,12 @@ class Config:
     batch_files : files decoded and detected before one CNN batch.
     n_jobs : parallel workers for decoding and detection.
     device : torch device for the feature extractor ("cpu" or "cuda").
+    pad : search an image where nothing was found again inside a border (tight face crops).
+    verify : confirm detections with dlib's CNN detector on a small crop around each.
+    verify_below : only detections whose HOG confidence is below this are checked (confident ones pass).
+    false_alarm : share of held-out real faces called ai-generated; None: the bundle's.
+    uncertain : p_real below which a face over the threshold is `uncertain`; None: verdict.DEFAULT_UNCERTAIN.
+    stability : re-score every face after JPEG q75 and a 0.5x resize (about 2x the scoring time).
     """
 
     detect_max_side: int = 1024
@@ -29,6 +35,12 @@ class Config:
     batch_files: int = 16
     n_jobs: int = 2
     device: str = "cpu"
+    pad: bool = True
+    verify: bool = True
+    verify_below: float = 0.5
+    false_alarm: float | None = None
+    uncertain: float | None = None
+    stability: bool = False
 
     def with_(self, **changes) -> "Config":
         """Return a copy with `changes` applied, ignoring None values."""

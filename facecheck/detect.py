@@ -1,4 +1,5 @@
-"""Find faces with dlib's HOG detector (on a downscaled copy) and, for training, 68 landmarks."""
+"""Find faces with dlib's HOG detector (on a downscaled copy), check each with dlib's CNN detector, and,
+for training, 68 landmarks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from .errors import WeightsError
 
 # Below this longest side the detector gets one upsampling pass, so faces of ~40 px are found.
 _SMALL_IMAGE_SIDE = 800
+# Verification: the CNN sees a square of VERIFY_CONTEXT x the box's side, resized to VERIFY_SIDE pixels
+# (the face then spans ~100 px, above the MMOD detector's ~80 px window), and must find a face
+# overlapping the box by VERIFY_IOU.
+VERIFY_SIDE, VERIFY_CONTEXT, VERIFY_IOU = 160, 1.6, 0.3
+# Retry of an image where HOG found nothing: a border of PAD_FRACTION x each side (faces cropped
+# tightly at the frame's edge lack the context HOG's window needs).
+PAD_FRACTION = 0.25
 _local = threading.local()
 
 
@@ -53,6 +61,15 @@ def dlib_model_path(name: str) -> Path:
     return path
 
 
+def _cnn_detector():
+    import dlib
+
+    det = getattr(_local, "cnn", None)
+    if det is None:
+        det = _local.cnn = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+    return det
+
+
 @lru_cache(maxsize=1)
 def _shape_predictor():
     import dlib
@@ -66,13 +83,30 @@ def detect_faces(
     max_side: int = 1024,
     upsample: int | None = None,
     min_face: int = 40,
+    pad: bool = True,
+    verify_below: float | None = 0.5,
 ) -> list[Face]:
     """Detect faces in an (H, W, 3) uint8 RGB image, largest first.
 
-    The detector runs on a copy whose longest side is at most `max_side`; boxes are mapped
-    back to original pixels and clamped to the image. `upsample=None` upsamples once when
-    the copy is small. Faces smaller than `min_face` original pixels are dropped.
+    The HOG detector runs on a copy whose longest side is at most `max_side`; boxes are mapped back to
+    original pixels and clamped to the image. `upsample=None` upsamples once when the copy is small.
+    Faces smaller than `min_face` original pixels are dropped. With `pad`, an image where nothing is
+    found is searched again inside a border (tight face crops). A detection whose HOG confidence is
+    below `verify_below` is kept only if dlib's CNN detector, run on a small crop around it, confirms
+    it (`verify_face`); None keeps every detection.
     """
+    faces = _hog(image, max_side=max_side, upsample=upsample, min_face=min_face)
+    if not faces and pad:
+        faces = _hog_padded(image, max_side=max_side, upsample=upsample, min_face=min_face)
+    if verify_below is not None:
+        faces = [f for f in faces if f.confidence >= verify_below or verify_face(image, f) is not None]
+    faces.sort(key=lambda f: (-(f.box[2] - f.box[0]) * (f.box[1] - f.box[3]), f.box))
+    return faces
+
+
+def _hog(image: np.ndarray, *, max_side: int, upsample: int | None, min_face: int, offset: int = 0,
+         shape: tuple[int, int] | None = None) -> list[Face]:
+    """HOG detections in `image`; boxes shifted by -`offset` and clamped to `shape` (default: the image's)."""
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     small = image
@@ -82,17 +116,57 @@ def detect_faces(
     if upsample is None:
         upsample = 1 if max(small.shape[:2]) < _SMALL_IMAGE_SIDE else 0
     rects, scores, _ = _detector().run(np.ascontiguousarray(small), upsample, 0.0)
+    out_h, out_w = shape or (height, width)
     faces = []
     for rect, score in zip(rects, scores):
-        top = int(np.clip(round(rect.top() / scale), 0, height))
-        bottom = int(np.clip(round((rect.bottom() + 1) / scale), 0, height))
-        left = int(np.clip(round(rect.left() / scale), 0, width))
-        right = int(np.clip(round((rect.right() + 1) / scale), 0, width))
+        top = int(np.clip(round(rect.top() / scale) - offset, 0, out_h))
+        bottom = int(np.clip(round((rect.bottom() + 1) / scale) - offset, 0, out_h))
+        left = int(np.clip(round(rect.left() / scale) - offset, 0, out_w))
+        right = int(np.clip(round((rect.right() + 1) / scale) - offset, 0, out_w))
         face = Face(box=(top, right, bottom, left), confidence=float(score))
         if bottom > top and right > left and face.size >= min_face:
             faces.append(face)
-    faces.sort(key=lambda f: (-(f.box[2] - f.box[0]) * (f.box[1] - f.box[3]), f.box))
     return faces
+
+
+def _hog_padded(image: np.ndarray, **kwargs) -> list[Face]:
+    """HOG detections in `image` framed by a border of its edge pixels, in the image's own coordinates."""
+    height, width = image.shape[:2]
+    p = max(1, round(PAD_FRACTION * max(height, width)))
+    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE)
+    return _hog(padded, offset=p, shape=(height, width), **kwargs)
+
+
+def verify_face(image: np.ndarray, face: Face) -> float | None:
+    """Confidence of dlib's CNN (MMOD) face detector for a face at `face.box`, or None if it sees none there.
+
+    The CNN runs on a VERIFY_SIDE px copy of a square of VERIFY_CONTEXT x the box around it (about
+    0.1 s on one core), never on the whole image (seconds per megapixel).
+    """
+    top, right, bottom, left = face.box
+    side = max(1, round(face.size * VERIFY_CONTEXT))
+    y0, x0 = round((top + bottom - side) / 2), round((left + right - side) / 2)
+    ys, xs, ye, xe = max(y0, 0), max(x0, 0), min(y0 + side, image.shape[0]), min(x0 + side, image.shape[1])
+    # Beyond the frame, the edge pixels repeated (as in the padded retry): a black frame would cut the face.
+    crop = cv2.copyMakeBorder(image[ys:ye, xs:xe], ys - y0, y0 + side - ye, xs - x0, x0 + side - xe, cv2.BORDER_REPLICATE)
+    k = VERIFY_SIDE / side
+    small = cv2.resize(crop, (VERIFY_SIDE, VERIFY_SIDE), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    box = ((top - y0) * k, (right - x0) * k, (bottom - y0) * k, (left - x0) * k)
+    best = None
+    for det in _cnn_detector()(small, 0):
+        r = det.rect
+        if _iou(box, (r.top(), r.right() + 1, r.bottom() + 1, r.left())) >= VERIFY_IOU:
+            best = max(best if best is not None else -np.inf, float(det.confidence))
+    return best
+
+
+def _iou(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (top, right, bottom, left) boxes."""
+    h = min(a[2], b[2]) - max(a[0], b[0])
+    w = min(a[1], b[1]) - max(a[3], b[3])
+    inter = max(h, 0) * max(w, 0)
+    union = (a[2] - a[0]) * (a[1] - a[3]) + (b[2] - b[0]) * (b[1] - b[3]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def predict_landmarks(image: np.ndarray, face: Face) -> np.ndarray:

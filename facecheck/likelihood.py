@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NotFittedError, WeightsError
-from .verdict import decide_many, threshold_at
+from .verdict import RealScores, decide_many, threshold_at
 
 _FORMAT = "facecheck-face-scorer/1"
 _FUSION_FORMAT = "facecheck-fused-scorer/1"
 FUSION_FILE = "fusion.json"
+REAL_SCORES_FILE = "real_scores.npy"  # the held-out real faces' fused scores, sorted (p_real)
 FUSION_RULE = "sum over witnesses of (loglik - mean) / std, both measured on held-out real faces"
 
 
@@ -228,6 +229,7 @@ class FusedScorer:
             self.mean_[name], self.std_[name] = float(np.mean(ll)), float(np.std(ll))
         self.threshold_ = None
         self.false_alarm_ = None
+        self.real_scores_ = None
         return self
 
     def fuse(self, logliks_by_witness: dict[str, np.ndarray]) -> np.ndarray:
@@ -242,9 +244,12 @@ class FusedScorer:
         return self.fuse(self.witness_scores(features_by_witness))
 
     def calibrate(self, features_calib: dict[str, np.ndarray], false_alarm: float = 0.05) -> "FusedScorer":
-        """Set `threshold_` so that a fraction `false_alarm` of held-out real faces' fused scores falls below it."""
-        self.threshold_ = threshold_at(self.score_samples(features_calib), false_alarm)
+        """Keep the held-out real faces' fused scores (`real_scores_`, for p_real) and set `threshold_` so
+        that a fraction `false_alarm` of them falls below it."""
+        scores = self.score_samples(features_calib)
+        self.threshold_ = threshold_at(scores, false_alarm)
         self.false_alarm_ = float(false_alarm)
+        self.real_scores_ = RealScores(scores) if len(scores) >= 10 else None
         return self
 
     def predict(self, features_by_witness: dict[str, np.ndarray]) -> np.ndarray:
@@ -277,6 +282,8 @@ class FusedScorer:
             raise ValueError("fusion statistics must be finite, with positive standard deviations")
         fused.threshold_ = None if fusion["threshold"] is None else float(fusion["threshold"])
         fused.false_alarm_ = None if fusion["false_alarm"] is None else float(fusion["false_alarm"])
+        real = fusion.get("real_scores")
+        fused.real_scores_ = None if real is None else RealScores(real)
         return fused
 
     def save(self, folder: str | Path) -> None:
@@ -285,6 +292,8 @@ class FusedScorer:
         fusion = {"format": _FUSION_FORMAT, **self.fusion_dict()}
         for name, scorer in self.scorers.items():
             scorer.save(folder / _scorer_file(name))
+        if getattr(self, "real_scores_", None) is not None:
+            np.save(folder / REAL_SCORES_FILE, self.real_scores_.scores_)
         (folder / FUSION_FILE).write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
@@ -299,9 +308,20 @@ class FusedScorer:
                 raise ValueError(f"unknown format {fusion.get('format')!r}")
             names = list(fusion["stats"])
             scorers = {name: FaceScorer.load(Path(folder) / _scorer_file(name)) for name in names}
+            real = Path(folder) / REAL_SCORES_FILE
+            fusion["real_scores"] = load_real_scores(real) if real.is_file() else None
             return cls.from_parts(scorers, fusion)
         except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise WeightsError(f"{path}: not a valid fused-scorer file ({str(exc) or type(exc).__name__})") from None
+
+
+def load_real_scores(path: str | Path) -> np.ndarray:
+    """Read a REAL_SCORES_FILE: a 1-D float64 .npy array (never a pickle); ValueError when it is not one."""
+    with open(path, "rb") as f:
+        array = np.load(f, allow_pickle=False)
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype != np.float64:
+        raise ValueError(f"{Path(path).name} is not a 1-D float64 array")
+    return array
 
 
 def _scorer_file(name: str) -> str:

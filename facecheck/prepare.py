@@ -12,6 +12,7 @@ from .detect import Face, detect_faces
 from .errors import FacecheckError
 from .io import load_image
 from .metadata import Metadata, read_metadata
+from .stability import perturbed_inputs
 from .witnesses.base import CropSpec, PatchSpec
 
 
@@ -20,11 +21,13 @@ class Prepared:
     """One input ready for the witnesses: its faces and each witness's inputs, or why it could not be read.
 
     `inputs` maps a witness name to its inputs stacked over the faces, (n_faces, *spec.shape) uint8;
-    empty when there is no face.
+    empty when there is no face. `perturbed` holds the same for each stability perturbation (only
+    with `Config.stability`).
     """
 
     faces: tuple[Face, ...] = ()
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    perturbed: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     error: str | None = None
     metadata: Metadata | None = None
 
@@ -44,13 +47,15 @@ def prepare(
     metadata = None if isinstance(source, np.ndarray) else _metadata(source)
     try:
         image = source if isinstance(source, np.ndarray) else load_image(source, max_pixels=config.max_pixels)
-        faces = detect_faces(
-            image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face
-        )
+        faces = tuple(detect_faces(
+            image, max_side=config.detect_max_side, upsample=config.upsample, min_face=config.min_face,
+            pad=config.pad, verify_below=config.verify_below if config.verify else None,
+        ))
         if not faces:
             return Prepared(metadata=metadata)
         inputs = {name: np.stack([spec.cut(image, f.box) for f in faces]) for name, spec in witnesses_specs.items()}
-        return Prepared(tuple(faces), inputs, metadata=metadata)
+        perturbed = perturbed_inputs(image, faces, witnesses_specs) if config.stability else {}
+        return Prepared(faces, inputs, perturbed, metadata=metadata)
     except FacecheckError as exc:
         return Prepared(error=str(exc), metadata=metadata)
     except Exception as exc:  # a batch tool reports any per-file failure and goes on

@@ -25,14 +25,17 @@ COLUMNS = (
     "loglik",
     "threshold",
     "margin",
+    "p_real",
     "verdict",
     "detector_confidence",
     "error",
     "metadata",
+    "p_real_spread",
 )
 # JSON rows carry the metadata evidence too (a nested object; CSV and the table get only the summary word),
-# and each witness's own log-likelihood ({name: loglik}; null for no_face and error rows).
-JSON_KEYS = COLUMNS + ("metadata_evidence", "witnesses")
+# each witness's own log-likelihood ({name: loglik}; null for no_face and error rows), and with --stability
+# each perturbation's p_real ({"jpeg75": p, "resize0.5": p}; else null).
+JSON_KEYS = COLUMNS + ("metadata_evidence", "witnesses", "stability")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a crafted file name must not send to a terminal: C0/C1 controls (escape sequences that move the
 # cursor, retitle the window or fake an extra line) and bidirectional overrides (that reverse the text shown).
@@ -57,8 +60,10 @@ def rows(result: ScanResult) -> list[dict]:
             "loglik": face.loglik,
             "threshold": face.threshold,
             "margin": face.margin,
+            "p_real": face.p_real,
             "verdict": face.verdict,
             "detector_confidence": face.detector_confidence,
+            "p_real_spread": face.p_real_spread,
         })
     return out
 
@@ -106,6 +111,14 @@ def _json_value(value):
     return value
 
 
+def json_rows(result: ScanResult) -> list[dict]:
+    """The rows of one result keyed by JSON_KEYS: COLUMNS plus the nested evidence, witnesses and stability."""
+    evidence = result.metadata.evidence if result.metadata else None
+    extras = [({k: _json_value(v) for k, v in f.witnesses.items()}, f.stability) for f in result.faces] or [(None, None)]
+    return [{**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence, "witnesses": w, "stability": st}
+            for row, (w, st) in zip(rows(result), extras, strict=True)]
+
+
 class JsonWriter:
     """Collect rows and write one JSON array of objects (keys = JSON_KEYS) at the end."""
 
@@ -115,10 +128,7 @@ class JsonWriter:
 
     def write(self, result: ScanResult) -> None:
         """Add the rows of one result."""
-        evidence = result.metadata.evidence if result.metadata else None
-        witnesses = [{k: _json_value(v) for k, v in f.witnesses.items()} for f in result.faces] or [None]
-        self._rows.extend({**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence, "witnesses": w}
-                          for row, w in zip(rows(result), witnesses, strict=True))
+        self._rows.extend(json_rows(result))
 
     def close(self) -> None:
         """Write the array."""
@@ -153,10 +163,10 @@ def render_table(results: Iterable[ScanResult], console) -> None:
     from rich.text import Text
 
     table = Table(show_lines=False)
-    for name, justify in (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"),
-                          ("loglik", "right"), ("margin", "right"), ("verdict", "left"), ("metadata", "left")):
+    for name, justify in (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"), ("loglik", "right"),
+                          ("margin", "right"), ("p_real", "right"), ("verdict", "left"), ("metadata", "left")):
         table.add_column(name, justify=justify)
-    style = {"real": "green", "ai-generated": "bold red", "no_face": "dim", "error": "yellow"}
+    style = {"real": "green", "uncertain": "yellow", "ai-generated": "bold red", "no_face": "dim", "error": "red"}
     # The metadata column is a separate witness: its own colours, never the verdict's.
     meta_style = {"declared-ai": "magenta", "generator-metadata": "magenta", "camera": "cyan", "stripped": "dim"}
     for result in results:
@@ -169,10 +179,18 @@ def render_table(results: Iterable[ScanResult], console) -> None:
                 box,
                 "" if row["loglik"] is None else f"{row['loglik']:.1f}",
                 "" if row["margin"] is None else f"{row['margin']:+.1f}",
+                _rarity(row["p_real"]),
                 Text(verdict, style=style.get(verdict, "")),
                 Text(row["metadata"] or "", style=meta_style.get(row["metadata"], "")),
             )
     console.print(table)
+
+
+def _rarity(p_real: float | None) -> str:
+    """p_real for people: a percentage with enough digits to tell 0.3% from 0%."""
+    if p_real is None:
+        return ""
+    return f"{100 * p_real:.1f}%" if p_real >= 0.01 or p_real == 0 else f"{100 * p_real:.2f}%"
 
 
 def format_csv(results: Iterable[ScanResult]) -> str:
@@ -185,10 +203,11 @@ def format_csv(results: Iterable[ScanResult]) -> str:
 
 
 @contextmanager
-def open_writers(csv_target: str | None, json_target: str | None, stdout: IO[str]) -> Iterator[list]:
-    """Writers for the requested outputs ("-" is `stdout`); files appear only if the block completes."""
+def open_writers(csv_target: str | None, json_target: str | None, stdout: IO[str], *others) -> Iterator[list]:
+    """Writers for the requested outputs ("-" is `stdout`), plus `others` (context-managed writers such as
+    html_report.HtmlReport; None skipped); files appear only if the block completes."""
     with ExitStack() as stack:
-        writers = []
+        writers = [stack.enter_context(o) for o in others if o is not None]
         for cls, target in ((CsvWriter, csv_target), (JsonWriter, json_target)):
             if target == "-":
                 writers.append(cls(stdout))

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import __version__
 from .errors import ConfigError, WeightsError
-from .likelihood import FaceScorer, FusedScorer
+from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
+from .verdict import RealScores
 from .witnesses import CropSpec, PatchSpec, Witness, check_name, load_witness
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
@@ -146,8 +147,18 @@ class Model:
 
     @property
     def threshold(self) -> float:
-        """Fused score below which a face is called AI-generated."""
+        """Fused score below which a face is called AI-generated (at the bundle's false-alarm rate)."""
         return float(self.scorer.threshold_)
+
+    @property
+    def false_alarm(self) -> float:
+        """The share of held-out real faces the bundle's threshold flags."""
+        return float(self.scorer.false_alarm_)
+
+    @property
+    def real_scores(self) -> RealScores | None:
+        """The held-out real faces' fused scores (what p_real is measured on); None in older bundles."""
+        return getattr(self.scorer, "real_scores_", None)
 
     def witness(self, name: str) -> Witness:
         """The witness called `name`; ConfigError when the bundle has none."""
@@ -181,8 +192,10 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
                       "false_alarm": legacy.false_alarm_}
         else:
             fusion = {**manifest["fusion"], "threshold": manifest["threshold"], "false_alarm": manifest["false_alarm"]}
+            if manifest.get("real_scores") is not None:
+                fusion["real_scores"] = load_real_scores(path / _real_scores_file(manifest))
         scorer = FusedScorer.from_parts(scorers, fusion)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
         raise WeightsError(f"{path}: unusable fusion in the manifest ({exc})") from None
     if scorer.threshold_ is None or not np.isfinite(scorer.threshold_):
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
@@ -192,6 +205,14 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
     if problem:
         raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({problem})")
     return Model(witnesses=witnesses, scorer=scorer, manifest=manifest, path=path)
+
+
+def _real_scores_file(manifest: dict) -> str:
+    """The manifest's real-scores file, which must be one of its sha256-checked files."""
+    name = manifest["real_scores"]["file"]
+    if name not in manifest["files"]:
+        raise ValueError(f"real_scores file {name!r} is not among the bundle's checked files")
+    return name
 
 
 def _probe(witnesses: list[Witness], scorer: FusedScorer) -> str | None:
@@ -224,7 +245,9 @@ def save_bundle(
     if getattr(scorer, "threshold_", None) is None:
         raise WeightsError("the scorer must be calibrated (threshold set) before it is saved")
     entries = _entries(witnesses, scorer)
-    written = [MANIFEST, *(e[k] for e in entries for k in ("weights", "scorer")), *(extra_files or {})]
+    real_scores = getattr(scorer, "real_scores_", None)
+    written = [MANIFEST, *(e[k] for e in entries for k in ("weights", "scorer")), *(extra_files or {}),
+               *([REAL_SCORES_FILE] if real_scores is not None else [])]
     if len(set(written)) != len(written):
         raise WeightsError(f"two bundle files would have the same name: {written}")
     fusion = scorer.fusion_dict()
@@ -238,6 +261,8 @@ def save_bundle(
             scorer.scorers[w.name].save(tmp / e["scorer"])
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
+        if real_scores is not None:
+            np.save(tmp / REAL_SCORES_FILE, real_scores.scores_)
         manifest = {
             "format": BUNDLE_FORMAT,
             "facecheck_version": __version__,
@@ -246,6 +271,8 @@ def save_bundle(
             "fusion": {"rule": fusion["rule"], "stats": fusion["stats"]},
             "threshold": fusion["threshold"],
             "false_alarm": fusion["false_alarm"],
+            # The held-out (calibration) real faces' fused scores, sorted: a face's p_real is its rank among them.
+            "real_scores": None if real_scores is None else {"file": REAL_SCORES_FILE, "n": len(real_scores)},
             "training": training or {},
             "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
         }

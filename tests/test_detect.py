@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecheck.detect import Face, detect_faces, predict_landmarks
+from facecheck.detect import Face, _hog, detect_faces, predict_landmarks, verify_face
 from facecheck.io import load_image
 
 # Centre of the astronaut's face in examples/astronaut.jpg (512 x 512); the mission patch is lower.
@@ -40,8 +40,31 @@ def test_astronaut_face_is_found_first(astronaut):
     assert all(f.size >= 40 for f in faces)
 
 
+def test_the_mission_patch_is_not_a_face(astronaut):
+    unverified = detect_faces(astronaut, verify_below=None)
+    assert len(unverified) == 2  # HOG takes the printed patch on the suit for a face (confidence 0.16)
+    face, patch = unverified
+    assert verify_face(astronaut, face) > 0.5
+    assert verify_face(astronaut, patch) is None
+    assert detect_faces(astronaut) == [face]
+    # Confident HOG detections are not checked at all; with the gate at infinity every one is.
+    assert detect_faces(astronaut, verify_below=float("inf")) == [face]
+
+
+def test_a_face_cropped_tightly_is_found_by_the_padded_retry(astronaut):
+    top, right, bottom, left = detect_faces(astronaut)[0].box
+    tight = np.ascontiguousarray(astronaut[top + 8:bottom - 8, left + 8:right - 8])  # forehead and chin cut off
+    assert _hog(tight, max_side=1024, upsample=None, min_face=40) == []  # HOG alone misses it
+    assert detect_faces(tight, pad=False) == []
+    faces = detect_faces(tight)
+    assert len(faces) == 1
+    t, r, b, l = faces[0].box
+    assert 0 <= t < b <= tight.shape[0] and 0 <= l < r <= tight.shape[1]  # back in the crop's own pixels
+    assert (b - t) * (r - l) > 0.6 * tight.shape[0] * tight.shape[1]
+
+
 def test_faces_come_largest_first(astronaut):
-    faces = detect_faces(astronaut)
+    faces = detect_faces(astronaut, verify_below=None)
     areas = [(f.box[2] - f.box[0]) * (f.box[1] - f.box[3]) for f in faces]
     assert areas == sorted(areas, reverse=True)
 

@@ -244,7 +244,7 @@ def test_fused_calibration_flags_false_alarm_of_held_out_faces(fused, false_alar
 
 def test_fused_save_load_round_trip(tmp_path, fused):
     fused.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["appearance.npz", "fusion.json", "trace.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["appearance.npz", "fusion.json", "real_scores.npy", "trace.npz"]
     for name in ("appearance.npz", "trace.npz"):
         with np.load(tmp_path / name, allow_pickle=False) as data:
             assert all(data[k].dtype != object for k in data.files)
@@ -254,6 +254,7 @@ def test_fused_save_load_round_trip(tmp_path, fused):
     assert np.array_equal(loaded.score_samples(X), fused.score_samples(X))
     assert (loaded.threshold_, loaded.false_alarm_, loaded.mean_, loaded.std_) == (
         fused.threshold_, fused.false_alarm_, fused.mean_, fused.std_)
+    assert np.array_equal(loaded.real_scores_.scores_, fused.real_scores_.scores_)
 
 
 @pytest.mark.parametrize("text", ["not json", "[" * 100_000, '{"format": "other/1"}',

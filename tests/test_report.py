@@ -21,9 +21,11 @@ FACE = ScanResult(
     "photos/a.jpg",
     (
         FaceScore(0, (76, 266, 167, 175), 1.2080276646150465, -8.824041440787626, THRESHOLD,
-                  -8.824041440787626 - THRESHOLD, "real", {"appearance": -77.17621860473518, "trace": 31.5}),
+                  -8.824041440787626 - THRESHOLD, "real", {"appearance": -77.17621860473518, "trace": 31.5},
+                  0.4125, {"jpeg75": 0.375, "resize0.5": 0.5}),
         FaceScore(1, (335, 216, 426, 126), 0.1594387879214727, -311.47388841435964, THRESHOLD,
-                  -311.47388841435964 - THRESHOLD, "ai-generated", {"appearance": -357.1033480636882, "trace": 12.25}),
+                  -311.47388841435964 - THRESHOLD, "ai-generated", {"appearance": -357.1033480636882, "trace": 12.25},
+                  0.0),
     ),
     threshold=THRESHOLD,
     metadata=CAMERA,
@@ -41,8 +43,8 @@ def _parse_csv(text: str) -> list[dict]:
 
 def test_columns_are_the_documented_ones():
     assert COLUMNS == ("source_file", "face_index", "top", "right", "bottom", "left", "loglik", "threshold",
-                       "margin", "verdict", "detector_confidence", "error", "metadata")
-    assert JSON_KEYS == COLUMNS + ("metadata_evidence", "witnesses")
+                       "margin", "p_real", "verdict", "detector_confidence", "error", "metadata", "p_real_spread")
+    assert JSON_KEYS == COLUMNS + ("metadata_evidence", "witnesses", "stability")
 
 
 def test_rows_of_a_result_with_faces():
@@ -51,9 +53,11 @@ def test_rows_of_a_result_with_faces():
     assert out[0] == {
         "source_file": "photos/a.jpg", "face_index": 0, "top": 76, "right": 266, "bottom": 167, "left": 175,
         "loglik": -8.824041440787626, "threshold": THRESHOLD, "margin": -8.824041440787626 - THRESHOLD,
-        "verdict": "real", "detector_confidence": 1.2080276646150465, "error": None, "metadata": "camera",
+        "p_real": 0.4125, "verdict": "real", "detector_confidence": 1.2080276646150465, "error": None,
+        "metadata": "camera", "p_real_spread": 0.125,  # max - min of 0.4125, 0.375, 0.5
     }
     assert out[1]["face_index"] == 1 and out[1]["verdict"] == "ai-generated" and out[1]["metadata"] == "camera"
+    assert out[1]["p_real"] == 0.0 and out[1]["p_real_spread"] is None  # scanned without --stability
 
 
 def test_rows_of_no_face_and_error_results():
@@ -71,7 +75,7 @@ def test_unreadable_metadata_is_an_empty_cell():
     (row,) = rows(ScanResult("x.jpg", error="x.jpg: cannot open", metadata=Metadata("", {"problems": ["cannot open"]})))
     assert row["metadata"] is None
     csv_row = format_csv([ScanResult("x.jpg", error="x.jpg: cannot open")]).splitlines()[1]
-    assert csv_row.endswith(",x.jpg: cannot open,")  # the last cell, metadata, is empty
+    assert csv_row.endswith(",x.jpg: cannot open,,")  # metadata and p_real_spread are empty
 
 
 def test_csv_header_and_rows():
@@ -141,6 +145,8 @@ def test_json_uses_the_same_keys_and_null_for_missing():
     assert data[0]["witnesses"] == {"appearance": -77.17621860473518, "trace": 31.5}
     assert data[1]["witnesses"] == {"appearance": -357.1033480636882, "trace": 12.25}
     assert data[2]["witnesses"] is None and data[3]["witnesses"] is None
+    assert data[0]["p_real"] == 0.4125 and data[0]["stability"] == {"jpeg75": 0.375, "resize0.5": 0.5}
+    assert data[1]["stability"] is None and data[2]["p_real"] is None and data[2]["stability"] is None
     assert "NaN" not in buf.getvalue()
 
 
@@ -186,7 +192,7 @@ def test_render_table_shows_every_row():
     render_table([FACE, NO_FACE, ERROR], console)
     text = console.file.getvalue()
     for expected in ("photos/a.jpg", "photos/b.png", "photos/c.jpg", "real", "ai-generated", "no_face", "error",
-                     "76,266,167,175", "-8.8", "+7.7", "metadata", "camera", "stripped"):
+                     "76,266,167,175", "-8.8", "+7.7", "metadata", "camera", "stripped", "p_real", "41.2%", "0.0%"):
         assert expected in text
 
 

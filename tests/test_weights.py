@@ -70,7 +70,7 @@ class _CreatesMarker:
 def test_bundle_round_trip(tiny_model_dir, tiny_model):
     manifest = read_manifest(tiny_model_dir)
     assert manifest["format"] == weights.BUNDLE_FORMAT == "facecheck-bundle/2"
-    assert set(manifest["files"]) == {WEIGHTS_FILE, MIXTURE_FILE}
+    assert set(manifest["files"]) == {WEIGHTS_FILE, MIXTURE_FILE, "real_scores.npy"}
     (entry,) = manifest["witnesses"]
     assert (entry["name"], entry["kind"], entry["weights"], entry["scorer"]) == ("appearance", "appearance", WEIGHTS_FILE,
                                                                                   MIXTURE_FILE)
@@ -88,6 +88,28 @@ def test_bundle_round_trip(tiny_model_dir, tiny_model):
     assert np.array_equal(again.scorer.score_samples(feats), tiny_model.scorer.score_samples(feats))
     with pytest.raises(ConfigError, match="trace"):
         tiny_model.witness("trace")
+    # The 40 held-out faces' fused scores, sorted; the bundle's threshold is their 5% order statistic.
+    assert manifest["real_scores"] == {"file": "real_scores.npy", "n": 40}
+    assert len(again.real_scores) == 40 and np.all(np.diff(again.real_scores.scores_) >= 0)
+    assert again.real_scores.threshold(again.false_alarm) == again.threshold
+
+
+def test_real_scores_file_must_be_a_checked_float_array(tmp_path, tiny_model_dir):
+    out = tmp_path / "b"
+    shutil.copytree(tiny_model_dir, out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["real_scores"]["file"] = "other.npy"  # not among the sha256-checked files
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="not among the bundle's checked files"):
+        load_model(out)
+    shutil.rmtree(out)
+    shutil.copytree(tiny_model_dir, out)
+    np.save(out / "real_scores.npy", np.array(["a"] * 40, dtype=object), allow_pickle=True)  # a pickle inside
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"]["real_scores.npy"] = weights.sha256_file(out / "real_scores.npy")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="unusable fusion"):
+        load_model(out)
 
 
 def test_bundle_folder_follows_the_umask(tiny_model_dir):
@@ -359,7 +381,7 @@ def test_save_bundle_force_replaces_and_leaves_no_temporary_folders(tiny_model, 
     save_bundle(out, tiny_model.witnesses, tiny_model.scorer, training={"run": 1})
     (out / "stale.txt").write_text("from the old bundle")
     save_bundle(out, tiny_model.witnesses, tiny_model.scorer, training={"run": 2}, force=True)
-    assert sorted(p.name for p in out.iterdir()) == sorted([WEIGHTS_FILE, MIXTURE_FILE, MANIFEST])
+    assert sorted(p.name for p in out.iterdir()) == sorted([WEIGHTS_FILE, MIXTURE_FILE, MANIFEST, "real_scores.npy"])
     assert read_manifest(out)["training"] == {"run": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert load_model(out).threshold == tiny_model.threshold
@@ -406,7 +428,8 @@ def test_two_witnesses_round_trip(fused_model_dir):
     manifest = read_manifest(fused_model_dir)
     assert [(e["name"], e["kind"]) for e in manifest["witnesses"]] == [("appearance", "appearance"),
                                                                         ("appearance_1", "appearance")]
-    assert set(manifest["files"]) == {"appearance.pt", "appearance.npz", "appearance_1.pt", "appearance_1.npz"}
+    assert set(manifest["files"]) == {"appearance.pt", "appearance.npz", "appearance_1.pt", "appearance_1.npz",
+                                      "real_scores.npy"}
     stats = manifest["fusion"]["stats"]
     assert list(stats) == ["appearance", "appearance_1"] and all(s["std"] > 0 for s in stats.values())
     model = load_model(fused_model_dir)
