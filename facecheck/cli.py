@@ -124,7 +124,7 @@ def scan(
     max_side: int = typer.Option(Config.detect_max_side, "--detect-size", min=64, help="Longest side of the copy the face detector sees."),
     jobs: int = typer.Option(Config.n_jobs, "-j", "--jobs", min=1, help="Parallel workers for decoding and detection."),
     false_alarm: Optional[float] = typer.Option(None, "--false-alarm", min=0.0001, max=0.5, help="Share of real faces that may be called ai-generated (default: the bundle's, 0.05 for the shipped one)."),
-    uncertain: float = typer.Option(DEFAULT_UNCERTAIN, "--uncertain", min=0.0001, max=0.9, help="p_real under which a face above the threshold is called uncertain (no band when at most --false-alarm)."),
+    uncertain: Optional[float] = typer.Option(None, "--uncertain", min=0.0001, max=0.9, help=f"p_real up to which a face above the threshold is called uncertain (default: {DEFAULT_UNCERTAIN}, or --false-alarm when higher; equal to --false-alarm: no band)."),
     stability: bool = typer.Option(False, "--stability", help="Re-score every face after JPEG q75 and a 0.5x resize: p_real_spread, and uncertain when a verdict flips (about 2x slower)."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Confirm low-confidence detections with dlib's CNN face detector, so patches and prints are not scored."),
     report_dir: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Also write a self-contained HTML report (index.html, thumbnails, face crops) into DIR."),

@@ -15,6 +15,7 @@ def describe_bundle(path: Path, manifest: dict) -> str:
         *(f"witness:       {_witness_text(e)}" for e in witness_entries(manifest, path)),
         f"fusion:        {_fusion_text(manifest)}",
         f"threshold:     {manifest.get('threshold')} (false-alarm rate {manifest.get('false_alarm')} on held-out real faces)",
+        f"p_real:        {_real_scores_text(manifest)}",
         *_training_lines(manifest.get("training", {})),
     ]
     card = path / "MODEL_CARD.md"
@@ -24,6 +25,13 @@ def describe_bundle(path: Path, manifest: dict) -> str:
         if summary:
             lines += ["", summary]
     return "\n".join(lines)
+
+
+def _real_scores_text(manifest: dict) -> str:
+    real = manifest.get("real_scores")
+    if not isinstance(real, dict):
+        return "not available (the bundle stores no held-out real scores; refit it with `facecheck train --gmm-only`)"
+    return f"rank among {real.get('n')} held-out real faces' scores ({real.get('file')}); scan --false-alarm may choose any rate"
 
 
 def _witness_text(entry: dict) -> str:

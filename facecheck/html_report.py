@@ -211,9 +211,19 @@ def _metadata_html(result: ScanResult) -> str:
     if meta is None:
         return ""
     rows = "".join(f"<tr><td>{_esc(str(k))}</td><td>{_esc(json.dumps(v, ensure_ascii=False, default=str)[:300])}</td></tr>"
-                   for k, v in (meta.evidence or {}).items())
+                   for k, v in (_present(meta.evidence) or {}).items())
     return (f"<div class='muted'>metadata: {_esc(meta.summary or 'unreadable')} (separate from the verdict)</div>"
             f"{f'<table class=meta>{rows}</table>' if rows else ''}")
+
+
+def _present(value):
+    """The evidence without what is absent (null, false, empty), so the page shows what was found."""
+    if isinstance(value, dict):
+        kept = {k: _present(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, False, [], {}, "")} or None
+    if isinstance(value, list):
+        return [_present(v) for v in value] or None
+    return value
 
 
 def _percent(p: float) -> str:
