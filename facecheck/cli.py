@@ -117,6 +117,9 @@ def scan(
     ext: Optional[list[str]] = typer.Option(None, "--ext", help="Only these extensions in folders (repeat or comma-separate: --ext jpg,png)."),
     csv_out: Optional[str] = typer.Option(None, "--csv", metavar="[FILE]", help="Write CSV rows to FILE, or to stdout when no FILE follows."),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="[FILE]", help="Write a JSON array of rows to FILE, or to stdout."),
+    jsonl_out: Optional[str] = typer.Option(None, "--jsonl", metavar="FILE", help="Stream JSON Lines to FILE ('-': stdout): a header line, then one row per line, written file by file, so a crash keeps every completed row. FILE must not exist, unless --resume."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the --jsonl FILE of an interrupted scan: keep the files whose rows are all there and unchanged (size, mtime), scan the others. Same bundle, detection options and facecheck version only."),
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS", help="Scan on a Dask cluster: tcp://HOST:8786 (a running `dask scheduler`) or local:N (N worker processes on this machine). Needs facecheck[dask]."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: $FACECHECK_MODEL, else the shipped model)."),
     min_face: int = typer.Option(Config.min_face, "--min-face", min=1, help="Ignore faces smaller than this many pixels."),
     upsample: Optional[int] = typer.Option(None, "--upsample", min=0, max=3, help="Detector upsampling passes (default: 1 for small images, else 0)."),
@@ -131,26 +134,35 @@ def scan(
     loglik is the fused score of the bundle's witnesses (each witness's log-likelihood, standardised on
     held-out real faces, summed); --json adds each witness's own log-likelihood as witnesses.
     Verdict: real (loglik >= threshold), ai-generated (below), no_face, or error.
+    --jsonl rows have the JSON keys plus file_size, file_mtime_ns and file_rows (what --resume checks).
     Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, verdict,
     detector_confidence, error, metadata.
     metadata is what the file's own tags say, apart from the verdict: declared-ai, generator-metadata,
     camera, edited or stripped (--json adds the evidence as metadata_evidence). Tags are easily
     stripped or forged: they never change a verdict.
     """
-    from . import report
+    from . import report, stream
     from .api import scan_files
     from .io import find_images
     from .weights import load_model
 
     try:
-        if csv_out == "-" and json_out == "-":
-            raise ConfigError("--csv and --json cannot both write to stdout; give one of them a FILE")
+        if [csv_out, json_out, jsonl_out].count("-") > 1:
+            raise ConfigError("only one of --csv, --json and --jsonl can write to stdout; give the others a FILE")
+        if resume and jsonl_out in (None, "-"):
+            raise ConfigError("--resume continues a --jsonl FILE; give the file of the interrupted scan")
+        if resume and (csv_out or json_out):
+            raise ConfigError("--resume continues the --jsonl file only; leave out --csv and --json")
+        engine = _engine(dask, model)
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
         csv_out = _check_output(csv_out, files, "--csv")
         json_out = _check_output(json_out, files, "--json")
+        jsonl_out = _check_output(jsonl_out, files, "--jsonl")
         config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device)
         loaded = load_model(model, device=config.device)
+        plan = None if jsonl_out is None else stream.plan_jsonl(
+            jsonl_out, resume=resume, first_line=stream.header(loaded, config), files=files)
     except FacecheckError as exc:
         if debug:
             raise
@@ -159,13 +171,21 @@ def scan(
     if hasattr(sys.stdout, "reconfigure"):
         # A file name that is not valid UTF-8 is printed back as its own bytes, never a crash.
         sys.stdout.reconfigure(errors="surrogateescape")
-    table_mode = csv_out is None and json_out is None and sys.stdout.isatty()
-    if csv_out is None and json_out is None and not table_mode:
+    table_mode = csv_out is None and json_out is None and jsonl_out is None and sys.stdout.isatty()
+    if csv_out is None and json_out is None and jsonl_out is None and not table_mode:
         csv_out = "-"  # piped: CSV
-    results, n_failed = [], 0
+    todo = files if plan is None else plan.todo
+    results, n_failed = [], 0 if plan is None else plan.kept_failed
+    if plan is not None and plan.kept and not quiet:
+        err.print(f"resuming {jsonl_out}: {plan.kept} file(s) already done, {len(todo)} to scan", markup=False)
+    kept = "no output file was written" if jsonl_out in (None, "-") else \
+        f"{jsonl_out} keeps every completed row (rerun with --resume to continue); no other output file was written"
     try:
-        with report.open_writers(csv_out, json_out, sys.stdout) as writers:
-            for result in _progress(scan_files(files, loaded, config=config), len(files), quiet):
+        scanned = scan_files(todo, loaded, config=config) if engine is None else engine(todo, loaded, config)
+        with report.open_writers(csv_out, json_out, sys.stdout) as writers, \
+                stream.open_jsonl(plan, sys.stdout) as jsonl_writer:
+            writers = writers + [jsonl_writer] if jsonl_writer else writers
+            for result in _progress(scanned, len(todo), quiet):
                 if result.error:
                     n_failed += 1
                     # Escaped: a crafted file name must not drive the terminal (escape sequences, fake lines).
@@ -175,21 +195,35 @@ def scan(
                 if table_mode:
                     results.append(result)
     except KeyboardInterrupt:
-        err.print("interrupted: no output file was written", markup=False)
+        err.print(f"interrupted: {kept}", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except FacecheckError as exc:  # e.g. a cluster worker that cannot load the bundle
+        if debug:
+            raise
+        raise _fail(f"{exc}; {kept}") from None
     except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
         if _INTERRUPTED:
-            err.print("interrupted: no output file was written", markup=False)
+            err.print(f"interrupted: {kept}", markup=False)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         if debug:
             raise
-        raise _fail(f"internal error ({type(exc).__name__}: {exc}); no output file was written; rerun with --debug",
+        raise _fail(f"internal error ({type(exc).__name__}: {exc}); {kept}; rerun with --debug",
                     EXIT_FILE_FAILED) from None
     if table_mode:
         report.render_table(results, Console(highlight=False, emoji=False))
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
+
+
+def _engine(address: Optional[str], model: Optional[Path]):
+    """None for the local scan, else a function (files, loaded, config) -> results that runs on Dask."""
+    if address is None:
+        return None
+    from . import cluster
+
+    client_of = cluster.connector(address)  # ConfigError: bad address, or dask not installed
+    return lambda files, loaded, config: cluster.scan_files(files, client_of, model, loaded, config)
 
 
 def _progress(results, total: int, quiet: bool):

@@ -106,6 +106,14 @@ def _json_value(value):
     return value
 
 
+def json_rows(result: ScanResult) -> list[dict]:
+    """The rows of one result keyed by JSON_KEYS, as JSON and JSON Lines write them (non-finite numbers: null)."""
+    evidence = result.metadata.evidence if result.metadata else None
+    witnesses = [{k: _json_value(v) for k, v in f.witnesses.items()} for f in result.faces] or [None]
+    return [{**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence, "witnesses": w}
+            for row, w in zip(rows(result), witnesses, strict=True)]
+
+
 class JsonWriter:
     """Collect rows and write one JSON array of objects (keys = JSON_KEYS) at the end."""
 
@@ -115,10 +123,7 @@ class JsonWriter:
 
     def write(self, result: ScanResult) -> None:
         """Add the rows of one result."""
-        evidence = result.metadata.evidence if result.metadata else None
-        witnesses = [{k: _json_value(v) for k, v in f.witnesses.items()} for f in result.faces] or [None]
-        self._rows.extend({**{k: _json_value(v) for k, v in row.items()}, "metadata_evidence": evidence, "witnesses": w}
-                          for row, w in zip(rows(result), witnesses, strict=True))
+        self._rows.extend(json_rows(result))
 
     def close(self) -> None:
         """Write the array."""
