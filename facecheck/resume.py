@@ -63,7 +63,7 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, int, object]]:
             try:
                 obj = json.loads(line.decode("utf-8", "surrogateescape"))
             except ValueError:
-                raise ConfigError(f"{path}: line {n} is not JSON; the file is damaged or not facecheck JSON Lines "
+                raise ConfigError(f"{path}: line {n} is not JSON; the file is damaged, or not a facecheck JSON Lines file "
                                   "(move it away to start over)") from None
             yield start, end, obj
             start = end
