@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -147,13 +148,15 @@ def scan(
     from .weights import load_model
 
     try:
-        if [csv_out, json_out, jsonl_out].count("-") > 1:
-            raise ConfigError("only one of --csv, --json and --jsonl can write to stdout; give the others a FILE")
+        on_stdout = [flag for flag, target in (("--csv", csv_out), ("--json", json_out), ("--jsonl", jsonl_out))
+                     if target == "-"]
+        if len(on_stdout) > 1:
+            raise ConfigError(f"{' and '.join(on_stdout)} cannot both write to stdout; give one of them a FILE")
         if resume and jsonl_out in (None, "-"):
             raise ConfigError("--resume continues a --jsonl FILE; give the file of the interrupted scan")
         if resume and (csv_out or json_out):
             raise ConfigError("--resume continues the --jsonl file only; leave out --csv and --json")
-        engine = _engine(dask, model)
+        connect = None if dask is None else _connector(dask)
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
         csv_out = _check_output(csv_out, files, "--csv")
@@ -181,9 +184,11 @@ def scan(
     kept = "no output file was written" if jsonl_out in (None, "-") else \
         f"{jsonl_out} keeps every completed row (rerun with --resume to continue); no other output file was written"
     try:
-        scanned = scan_files(todo, loaded, config=config) if engine is None else engine(todo, loaded, config)
-        with report.open_writers(csv_out, json_out, sys.stdout) as writers, \
+        with (nullcontext() if connect is None else connect()) as client, \
+                report.open_writers(csv_out, json_out, sys.stdout) as writers, \
                 stream.open_jsonl(plan, sys.stdout) as jsonl_writer:
+            scanned = scan_files(todo, loaded, config=config) if client is None else \
+                _cluster().scan_files(todo, client, model, loaded, config)
             writers = writers + [jsonl_writer] if jsonl_writer else writers
             for result in _progress(scanned, len(todo), quiet):
                 if result.error:
@@ -216,14 +221,15 @@ def scan(
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
 
 
-def _engine(address: Optional[str], model: Optional[Path]):
-    """None for the local scan, else a function (files, loaded, config) -> results that runs on Dask."""
-    if address is None:
-        return None
-    from . import cluster
+def _cluster():
+    from . import cluster  # Dask is imported only for --dask
 
-    client_of = cluster.connector(address)  # ConfigError: bad address, or dask not installed
-    return lambda files, loaded, config: cluster.scan_files(files, client_of, model, loaded, config)
+    return cluster
+
+
+def _connector(address: str):
+    """What opens a Dask client for --dask ADDRESS; ConfigError for a bad address or without Dask."""
+    return _cluster().connector(address)
 
 
 def _progress(results, total: int, quiet: bool):

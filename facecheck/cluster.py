@@ -11,12 +11,13 @@ import re
 from collections import deque
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
 from .api import ScanResult, _score_batch
 from .config import Config
-from .errors import ConfigError, WeightsError
+from .errors import ConfigError, FacecheckError, WeightsError
 from .prepare import prepare
 from .weights import Model, load_model, shipped_dir
 
@@ -60,18 +61,15 @@ def _remote_client(address: str):
     from distributed import Client
 
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address)  # connect timeout: distributed.comm.timeouts.connect (30 s)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--dask {address}: cannot reach the scheduler ({exc}); is `dask scheduler` running?") from None
     with client:
         yield client
 
 
-def scan_files(
-    files: list, client_of: Callable[[], ContextManager], model: str | os.PathLike | None, loaded: Model,
-    config: Config,
-) -> Iterator[ScanResult]:
-    """Scan `files` on the cluster, `config.batch_files` per task, yielding one ScanResult per file in order.
+def scan_files(files: list, client, model: str | os.PathLike | None, loaded: Model, config: Config) -> Iterator[ScanResult]:
+    """Scan `files` on the cluster of `client`, `config.batch_files` per task, yielding one ScanResult per file in order.
 
     `loaded` is the client's copy of the bundle: every worker loads its own (`model`, else its own shipped
     one) and must find the same manifest sha256. At most four batches per worker thread are in flight.
@@ -84,25 +82,25 @@ def scan_files(
     bundle = None if Path(loaded.path).resolve() == shipped_dir().resolve() else str(Path(loaded.path).resolve())
     names = [str(f) for f in files]
     batches = iter([names[i:i + config.batch_files] for i in range(0, len(names), config.batch_files)])
-    with client_of() as client:
-        def submit(batch: list[str]):
-            return batch, client.submit(_scan_batch, batch, bundle, sha, config, retries=RETRIES, pure=False)
 
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        pending = deque(submit(b) for b, _ in zip(batches, range(4 * max(1, threads))))
-        while pending:
-            batch, future = pending.popleft()
-            yield from _results(client, batch, future, submit, loaded.threshold)
-            nxt = next(batches, None)
-            if nxt is not None:
-                pending.append(submit(nxt))
+    def submit(batch: list[str]):
+        return batch, client.submit(_scan_batch, batch, bundle, sha, config, retries=RETRIES, pure=False)
+
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+    pending = deque(submit(b) for b in islice(batches, 4 * max(1, threads)))
+    while pending:
+        batch, future = pending.popleft()
+        yield from _results(batch, future, submit, loaded.threshold)
+        nxt = next(batches, None)
+        if nxt is not None:
+            pending.append(submit(nxt))
 
 
-def _results(client, batch: list[str], future, submit, threshold: float) -> list[ScanResult]:
+def _results(batch: list[str], future, submit, threshold: float) -> list[ScanResult]:
     """The batch's results; after a failure, each file on its own, and an error row for a file that fails alone."""
     try:
         return future.result()
-    except WeightsError:
+    except FacecheckError:  # a worker without the bundle, or without the device: the scan stops
         raise
     except Exception as exc:  # KilledWorker, or the task raised after its retries
         if _lost_connection(exc):
@@ -111,8 +109,8 @@ def _results(client, batch: list[str], future, submit, threshold: float) -> list
             name = batch[0]
             return [ScanResult(name, error=f"{name}: the Dask worker scanning this file failed or died "
                                            f"({type(exc).__name__}); it may crash the decoder", threshold=threshold)]
-        singles = [submit([name]) for name in batch]
-        return [r for one, f in singles for r in _results(client, one, f, submit, threshold)]
+        # One file at a time: a file that kills its worker then takes no other file's task down with it.
+        return [r for name in batch for r in _results([name], submit([name])[1], submit, threshold)]
 
 
 def _lost_connection(exc: BaseException) -> bool:

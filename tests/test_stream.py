@@ -6,6 +6,7 @@ import io
 import json
 import os
 
+import pytest
 from test_report import ERROR, FACE, NO_FACE
 
 from facecheck.report import JSON_KEYS, JsonWriter
@@ -59,7 +60,9 @@ def test_header_line_first_and_told_apart_from_rows():
 
 def test_each_result_is_written_and_flushed_at_once():
     class Recorder(io.StringIO):
-        flushes: list[int] = []
+        def __init__(self):
+            super().__init__()
+            self.flushes: list[int] = []
 
         def flush(self):
             self.flushes.append(len(self.getvalue()))
@@ -89,3 +92,15 @@ def test_non_utf8_names_round_trip(tmp_path):
         JsonlWriter(f, None).write(type(NO_FACE)(name, threshold=1.0))
     assert b"caf\xe9.jpg" in path.read_bytes()
     assert [r["source_file"] for r in read_rows(path)] == [name]
+
+
+def assert_same_rows(got: list[dict], want: list[dict]) -> None:
+    """Rows equal key by key and in order; numbers to float32 precision (torch's thread count moves the last digits)."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert list(a) == list(b)
+        for key in a:
+            if isinstance(b[key], float) or isinstance(b[key], dict) and any(isinstance(v, float) for v in b[key].values()):
+                assert a[key] == pytest.approx(b[key], rel=1e-5), (a["source_file"], key)
+            elif key != "file_mtime_ns":
+                assert a[key] == b[key], (a["source_file"], key)
