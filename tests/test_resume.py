@@ -198,3 +198,33 @@ def test_killed_at_random_points_and_resumed_equals_an_uninterrupted_scan(tmp_pa
     kept, scanned = resumed_count(done.stderr)
     assert 0 < scanned < 500 and kept + scanned == 500
     assert out.read_text() == full.read_text()
+
+
+def test_scan_help_documents_the_new_options():
+    text = " ".join(invoke("scan", "--help").stdout.split())
+    for words in ("--jsonl FILE", "--resume", "--dask ADDRESS", "local:N", 'facecheck[dask]', "file_rows"):
+        assert words in text, words
+
+
+def test_sigterm_keeps_the_completed_rows_for_resume(tmp_path, astronaut_path, tiny_model_dir):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):  # three batches of up to 16 files
+        shutil.copy(astronaut_path, folder / f"{i:03d}.jpg")
+    out = tmp_path / "out.jsonl"
+    args = [sys.executable, "-c", SCRIPT, "scan", str(folder), "--model", str(tiny_model_dir), "--jsonl", str(out)]
+    proc = subprocess.Popen([*args, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 10_000):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the scan ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.decode().splitlines()[-1] == (f"interrupted: {out} keeps every completed row (rerun with --resume "
+                                                "to continue); no other output file was written")
+    kept = len(rows_by_file(out))
+    assert 0 < kept < 40
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True)
+    assert done.returncode == 0 and resumed_count(done.stderr) == (kept, 40 - kept)
+    assert all(len(rows) == 2 for rows in rows_by_file(out).values()) and len(rows_by_file(out)) == 40
