@@ -13,6 +13,8 @@ from typing import Iterator
 from .errors import ConfigError
 from .stream import HEADER_KEY, file_state, is_row
 
+_HEADER_START = b'{"' + HEADER_KEY.encode() + b'"'
+
 
 @dataclass
 class _Group:
@@ -87,7 +89,11 @@ def plan_resume(path: Path, first_line: dict, files: list[str]) -> ResumePlan:
         return ResumePlan(path, 0, (), 0, frozenset(), 0)
     lines = iter_lines(path)
     first = next(lines, None)
-    if first is None:  # empty, or a header torn before its newline
+    if first is None:  # empty, or a header torn before its newline; anything else is not ours to replace
+        with open(path, "rb") as f:
+            head = f.read(len(_HEADER_START))
+        if head != _HEADER_START[:len(head)]:
+            _check_header(path, None, first_line)
         return ResumePlan(path, 0, (), 0, frozenset(), 0)
     _check_header(path, first[2], first_line)
     groups: list[_Group] = []

@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 from conftest import make_broken_files, write_image
-from test_cli import invoke, parse_csv
+from test_cli import invoke, no_env_model, parse_csv  # noqa: F401 (no_env_model: autouse)
 from test_stream import assert_same_rows
 
-from facecheck import weights
 from facecheck.config import Config
 from facecheck.resume import read_rows
 
 distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture(autouse=True)
-def no_env_model(monkeypatch):
-    monkeypatch.delenv(weights.ENV_VAR, raising=False)
 
 
 @pytest.fixture

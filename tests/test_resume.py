@@ -14,18 +14,13 @@ from pathlib import Path
 
 import pytest
 from conftest import write_image
-from test_cli import invoke
+from test_cli import invoke, no_env_model  # noqa: F401 (no_env_model: autouse)
 
 from facecheck import weights
 from facecheck.resume import read_rows
 from facecheck.stream import HEADER_KEY
 
 SCRIPT = "import sys; from facecheck.cli import run; sys.argv = ['facecheck', *sys.argv[1:]]; run()"
-
-
-@pytest.fixture(autouse=True)
-def no_env_model(monkeypatch):
-    monkeypatch.delenv(weights.ENV_VAR, raising=False)
 
 
 @pytest.fixture
@@ -162,9 +157,11 @@ def test_an_existing_jsonl_is_not_overwritten_without_resume(folder, tiny_model_
     out.write_text("precious\n")
     result = invoke("scan", folder, "--model", tiny_model_dir, "--jsonl", out)
     assert result.exit_code == 2 and "add --resume" in result.stderr
-    result = invoke("scan", folder, "--model", tiny_model_dir, "--jsonl", out, "--resume")
-    assert result.exit_code == 2 and "not a facecheck JSON Lines file" in result.stderr
-    assert out.read_text() == "precious\n"
+    for text in ("precious\n", "precious"):  # with or without its last newline
+        out.write_text(text)
+        result = invoke("scan", folder, "--model", tiny_model_dir, "--jsonl", out, "--resume")
+        assert result.exit_code == 2 and "not a facecheck JSON Lines file" in result.stderr
+        assert out.read_text() == text
 
 
 def test_killed_at_random_points_and_resumed_equals_an_uninterrupted_scan(tmp_path, astronaut_path, tiny_model_dir):
