@@ -148,15 +148,8 @@ def scan(
     from .weights import load_model
 
     try:
-        on_stdout = [flag for flag, target in (("--csv", csv_out), ("--json", json_out), ("--jsonl", jsonl_out))
-                     if target == "-"]
-        if len(on_stdout) > 1:
-            raise ConfigError(f"{' and '.join(on_stdout)} cannot both write to stdout; give one of them a FILE")
-        if resume and jsonl_out in (None, "-"):
-            raise ConfigError("--resume continues a --jsonl FILE; give the file of the interrupted scan")
-        if resume and (csv_out or json_out):
-            raise ConfigError("--resume continues the --jsonl file only; leave out --csv and --json")
-        connect = None if dask is None else _connector(dask)
+        stream.check_targets(csv_out, json_out, jsonl_out, resume=resume)
+        connect = None if dask is None else _cluster().connector(dask)  # ConfigError: bad address, no Dask
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
         csv_out = _check_output(csv_out, files, "--csv")
@@ -181,8 +174,7 @@ def scan(
     results, n_failed = [], 0 if plan is None else plan.kept_failed
     if plan is not None and plan.kept and not quiet:
         err.print(f"resuming {jsonl_out}: {plan.kept} file(s) already done, {len(todo)} to scan", markup=False)
-    kept = "no output file was written" if jsonl_out in (None, "-") else \
-        f"{jsonl_out} keeps every completed row (rerun with --resume to continue); no other output file was written"
+    kept = stream.what_is_kept(jsonl_out)
     try:
         with (nullcontext() if connect is None else connect()) as client, \
                 report.open_writers(csv_out, json_out, sys.stdout) as writers, \
@@ -225,11 +217,6 @@ def _cluster():
     from . import cluster  # Dask is imported only for --dask
 
     return cluster
-
-
-def _connector(address: str):
-    """What opens a Dask client for --dask ADDRESS; ConfigError for a bad address or without Dask."""
-    return _cluster().connector(address)
 
 
 def _progress(results, total: int, quiet: bool):

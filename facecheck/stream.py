@@ -85,6 +85,25 @@ class JsonlWriter:
         """Nothing to finish: every row is already written."""
 
 
+def check_targets(csv_target: str | None, json_target: str | None, jsonl_target: str | None, *, resume: bool) -> None:
+    """Refuse outputs that clash: two on stdout, or --resume without a --jsonl FILE or beside --csv/--json."""
+    on_stdout = [flag for flag, target in (("--csv", csv_target), ("--json", json_target), ("--jsonl", jsonl_target))
+                 if target == "-"]
+    if len(on_stdout) > 1:
+        raise ConfigError(f"{' and '.join(on_stdout)} cannot both write to stdout; give one of them a FILE")
+    if resume and jsonl_target in (None, "-"):
+        raise ConfigError("--resume continues a --jsonl FILE; give the file of the interrupted scan")
+    if resume and (csv_target or json_target):
+        raise ConfigError("--resume continues the --jsonl file only; leave out --csv and --json")
+
+
+def what_is_kept(jsonl_target: str | None) -> str:
+    """What a scan that stops early leaves behind, for its last message."""
+    if jsonl_target in (None, "-"):
+        return "no output file was written"
+    return f"{jsonl_target} keeps every completed row (rerun with --resume to continue); no other output file was written"
+
+
 @dataclass
 class JsonlPlan:
     """What a scan with --jsonl will do: the files still to scan and the rows an interrupted run left.
