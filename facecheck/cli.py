@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -118,6 +119,9 @@ def scan(
     ext: Optional[list[str]] = typer.Option(None, "--ext", help="Only these extensions in folders (repeat or comma-separate: --ext jpg,png)."),
     csv_out: Optional[str] = typer.Option(None, "--csv", metavar="[FILE]", help="Write CSV rows to FILE, or to stdout when no FILE follows."),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="[FILE]", help="Write a JSON array of rows to FILE, or to stdout."),
+    jsonl_out: Optional[str] = typer.Option(None, "--jsonl", metavar="FILE", help="Stream JSON Lines to FILE ('-': stdout): a header line, then one row per line, written file by file, so a crash keeps every completed row. FILE must not exist, unless --resume."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the --jsonl FILE of an interrupted scan: keep the files whose rows are all there and unchanged (size, mtime), scan the others. Same bundle, detection options and facecheck version only."),
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS", help="Scan on a Dask cluster: tcp://HOST:8786 (a running `dask scheduler`) or local:N (N worker processes on this machine). Needs facecheck[dask]."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: $FACECHECK_MODEL, else the shipped model)."),
     min_face: int = typer.Option(Config.min_face, "--min-face", min=1, help="Ignore faces smaller than this many pixels."),
     upsample: Optional[int] = typer.Option(None, "--upsample", min=0, max=3, help="Detector upsampling passes (default: 1 for small images, else 0)."),
@@ -138,32 +142,38 @@ def scan(
     held-out real faces, summed); --json adds each witness's own log-likelihood as witnesses.
     p_real is the share of the bundle's held-out real faces that score as low or lower: 0.003 reads
     "only 0.3% of real faces look this unusual" (empty for bundles without stored real scores).
-    Verdict: ai-generated (p_real under --false-alarm; loglik under threshold), uncertain (p_real under
-    --uncertain, or a verdict that flips under --stability), real, no_face, or error.
+    Verdict: ai-generated (p_real at most --false-alarm; loglik under threshold), uncertain (p_real at
+    most --uncertain, or verdicts that differ under --stability), real, no_face, or error.
     Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, p_real,
     verdict, detector_confidence, error, metadata, p_real_spread.
+    --jsonl rows have the JSON keys plus file_size, file_mtime_ns and file_rows (what --resume checks).
     metadata is what the file's own tags say, apart from the verdict: declared-ai, generator-metadata,
     camera, edited or stripped (--json adds the evidence as metadata_evidence). Tags are easily
     stripped or forged: they never change a verdict.
     """
-    from . import report
+    from . import report, stream
     from .api import scan_files, verdict_rule
     from .html_report import HtmlReport
     from .io import find_images
     from .weights import load_model
 
     try:
-        if csv_out == "-" and json_out == "-":
-            raise ConfigError("--csv and --json cannot both write to stdout; give one of them a FILE")
+        stream.check_targets(csv_out, json_out, jsonl_out, resume=resume)
+        connect = None if dask is None else _cluster().connector(dask)  # ConfigError: bad address, no Dask
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
         csv_out = _check_output(csv_out, files, "--csv")
         json_out = _check_output(json_out, files, "--json")
+        jsonl_out = _check_output(jsonl_out, files, "--jsonl")
+        if resume and report_dir is not None:
+            raise ConfigError("--report cannot be combined with --resume: the page would show only the files scanned now")
         config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device,
                                 false_alarm=false_alarm, uncertain=uncertain, stability=stability, verify=verify)
         loaded = load_model(model, device=config.device)
         rule = verdict_rule(loaded, config)
         page = HtmlReport(report_dir, loaded, rule, inputs=files) if report_dir is not None else None
+        plan = None if jsonl_out is None else stream.plan_jsonl(
+            jsonl_out, resume=resume, first_line=stream.header(loaded, config), files=files)
     except FacecheckError as exc:
         if debug:
             raise
@@ -172,13 +182,22 @@ def scan(
     if hasattr(sys.stdout, "reconfigure"):
         # A file name that is not valid UTF-8 is printed back as its own bytes, never a crash.
         sys.stdout.reconfigure(errors="surrogateescape")
-    table_mode = csv_out is None and json_out is None and sys.stdout.isatty()
-    if csv_out is None and json_out is None and not table_mode:
+    table_mode = csv_out is None and json_out is None and jsonl_out is None and sys.stdout.isatty()
+    if csv_out is None and json_out is None and jsonl_out is None and not table_mode:
         csv_out = "-"  # piped: CSV
-    results, n_failed = [], 0
+    todo = files if plan is None else plan.todo
+    results, n_failed = [], 0 if plan is None else plan.kept_failed
+    if plan is not None and plan.kept and not quiet:
+        err.print(f"resuming {jsonl_out}: {plan.kept} file(s) already done, {len(todo)} to scan", markup=False)
+    kept = stream.what_is_kept(jsonl_out)
     try:
-        with report.open_writers(csv_out, json_out, sys.stdout, page) as writers:
-            for result in _progress(scan_files(files, loaded, config=config), len(files), quiet):
+        with (nullcontext() if connect is None else connect()) as client, \
+                report.open_writers(csv_out, json_out, sys.stdout, page) as writers, \
+                stream.open_jsonl(plan, sys.stdout) as jsonl_writer:
+            scanned = scan_files(todo, loaded, config=config) if client is None else \
+                _cluster().scan_files(todo, client, model, loaded, config)
+            writers = writers + [jsonl_writer] if jsonl_writer else writers
+            for result in _progress(scanned, len(todo), quiet):
                 if result.error:
                     n_failed += 1
                     # Escaped: a crafted file name must not drive the terminal (escape sequences, fake lines).
@@ -188,21 +207,31 @@ def scan(
                 if table_mode:
                     results.append(result)
     except KeyboardInterrupt:
-        err.print("interrupted: no output file was written", markup=False)
+        err.print(f"interrupted: {kept}", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except FacecheckError as exc:  # e.g. a cluster worker that cannot load the bundle
+        if debug:
+            raise
+        raise _fail(f"{exc}; {kept}") from None
     except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
         if _INTERRUPTED:
-            err.print("interrupted: no output file was written", markup=False)
+            err.print(f"interrupted: {kept}", markup=False)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         if debug:
             raise
-        raise _fail(f"internal error ({type(exc).__name__}: {exc}); no output file was written; rerun with --debug",
+        raise _fail(f"internal error ({type(exc).__name__}: {exc}); {kept}; rerun with --debug",
                     EXIT_FILE_FAILED) from None
     if table_mode:
         report.render_table(results, Console(highlight=False, emoji=False))
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
+
+
+def _cluster():
+    from . import cluster  # Dask is imported only for --dask
+
+    return cluster
 
 
 def _progress(results, total: int, quiet: bool):
