@@ -23,6 +23,17 @@ def astronaut_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_faces_path(tmp_path_factory) -> Path:
+    """A photo with two real faces (the astronaut beside her mirror image), both found and verified."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    path = tmp_path_factory.mktemp("two_faces") / "two_faces.jpg"
+    Image.fromarray(np.hstack([image, image[:, ::-1]])).save(path, quality=95)
+    return path
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data, or skip when it is absent."""
     if not SHARED.is_dir():

@@ -20,14 +20,14 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture
-def folder(tmp_path, astronaut_path) -> Path:
-    """40 files (more than two batches): faceless images, astronauts (two faces each) and broken files."""
+def folder(tmp_path, two_faces_path) -> Path:
+    """40 files (more than two batches): faceless images, two-face photos (two rows each) and broken files."""
     folder = tmp_path / "photos"
     make_broken_files(folder)
     for i in range(30):
         write_image(folder / f"img_{i:02d}.png", size=(48, 40))
     for i in range(6):
-        shutil.copy(astronaut_path, folder / f"img_{i * 5:02d}b.jpg")
+        shutil.copy(two_faces_path, folder / f"img_{i * 5:02d}b.jpg")
     return folder
 
 
@@ -109,7 +109,7 @@ class _KillOnPoison(distributed.WorkerPlugin):
             os._exit(1)
 
 
-def test_a_file_that_kills_its_worker_becomes_an_error_row(tmp_path, astronaut_path, tiny_model_dir):
+def test_a_file_that_kills_its_worker_becomes_an_error_row(tmp_path, two_faces_path, tiny_model_dir):
     import cloudpickle
     import dask
 
@@ -118,8 +118,8 @@ def test_a_file_that_kills_its_worker_becomes_an_error_row(tmp_path, astronaut_p
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this test module
     files = [write_image(tmp_path / f"img_{i:02d}.png", size=(48, 40)) for i in range(20)]
-    files[5] = shutil.copy(astronaut_path, tmp_path / "img_05_poison.jpg")
-    files[7] = shutil.copy(astronaut_path, tmp_path / "img_07.jpg")
+    files[5] = shutil.copy(two_faces_path, tmp_path / "img_05_poison.jpg")
+    files[7] = shutil.copy(two_faces_path, tmp_path / "img_07.jpg")
 
     loaded = load_model(tiny_model_dir)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), cluster._local_client(2) as client:

@@ -25,14 +25,14 @@ SCRIPT = "import sys; from facecheck.cli import run; sys.argv = ['facecheck', *s
 
 
 @pytest.fixture
-def folder(tmp_path, astronaut_path) -> Path:
-    """12 files: 10 faceless images and 2 copies of the astronaut (two faces, so two rows each)."""
+def folder(tmp_path, two_faces_path) -> Path:
+    """12 files: 10 faceless images and 2 two-face photos (two rows each)."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(10):
         write_image(folder / f"img_{i:02d}.png", size=(48, 40))
     for i in (4, 9):
-        shutil.copy(astronaut_path, folder / f"img_{i:02d}b.jpg")
+        shutil.copy(two_faces_path, folder / f"img_{i:02d}b.jpg")
     return folder
 
 
@@ -98,11 +98,11 @@ def test_resume_of_a_finished_scan_scans_nothing(folder, tiny_model_dir, tmp_pat
     assert out.read_bytes() == before
 
 
-def test_changed_files_are_scanned_again(folder, tiny_model_dir, tmp_path, astronaut_path):
+def test_changed_files_are_scanned_again(folder, tiny_model_dir, tmp_path, two_faces_path):
     out = tmp_path / "out.jsonl"
     assert invoke("scan", folder, "--model", tiny_model_dir, "-q", "--jsonl", out).exit_code == 0
     before = rows_by_file(out)
-    shutil.copy(astronaut_path, folder / "img_02.png")  # new content, new size: now two faces
+    shutil.copy(two_faces_path, folder / "img_02.png")  # new content, new size: now two faces
     st = os.stat(folder / "img_07.png")
     os.utime(folder / "img_07.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # only the mtime
     result = invoke("scan", folder, "--model", tiny_model_dir, "--jsonl", out, "--resume")
@@ -191,13 +191,13 @@ def test_an_existing_jsonl_is_not_overwritten_without_resume(folder, tiny_model_
         assert out.read_text() == text
 
 
-def test_killed_at_random_points_and_resumed_equals_an_uninterrupted_scan(tmp_path, astronaut_path, tiny_model_dir):
+def test_killed_at_random_points_and_resumed_equals_an_uninterrupted_scan(tmp_path, two_faces_path, tiny_model_dir):
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(490):  # tiny and faceless, so that 500 files take a few seconds
         write_image(folder / f"{i:03d}.png", size=(48, 40))
     for i in range(490, 500):  # two faces each: two rows written together
-        shutil.copy(astronaut_path, folder / f"{i:03d}.jpg")
+        shutil.copy(two_faces_path, folder / f"{i:03d}.jpg")
     args = [sys.executable, "-c", SCRIPT, "scan", str(folder), "--model", str(tiny_model_dir), "-q", "--jsonl"]
     full = tmp_path / "full.jsonl"
     assert subprocess.run([*args, str(full)], capture_output=True).returncode == 0
@@ -232,11 +232,11 @@ def test_scan_help_documents_the_new_options():
         assert words in text, words
 
 
-def test_sigterm_keeps_the_completed_rows_for_resume(tmp_path, astronaut_path, tiny_model_dir):
+def test_sigterm_keeps_the_completed_rows_for_resume(tmp_path, two_faces_path, tiny_model_dir):
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(40):  # three batches of up to 16 files
-        shutil.copy(astronaut_path, folder / f"{i:03d}.jpg")
+        shutil.copy(two_faces_path, folder / f"{i:03d}.jpg")
     out = tmp_path / "out.jsonl"
     args = [sys.executable, "-c", SCRIPT, "scan", str(folder), "--model", str(tiny_model_dir), "--jsonl", str(out)]
     proc = subprocess.Popen([*args, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
