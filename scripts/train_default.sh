@@ -14,4 +14,4 @@ if [ ! -f "$OUT.appearance/manifest.json" ]; then
     --histories 0 --epochs 2 --seed 0 --resume
 fi
 facecheck train "$DATA/exif_photos" --faces "$DATA/real_faces" --out "$OUT" --init "$OUT.appearance" --epochs 0 \
-  --witnesses appearance,spectrum --histories 2 --seed 0
+  --witnesses appearance,spectrum --histories 2 --seed 0 --false-alarm 0.01

@@ -98,7 +98,7 @@ def train(
     settings: TrainSettings = TrainSettings(),
     init: str | os.PathLike | None = None,
     gmm_only: bool = False,
-    false_alarm: float = 0.05,
+    false_alarm: float = 0.01,
     resume: bool = False,
     force: bool = False,
     work_dir: str | os.PathLike | None = None,
