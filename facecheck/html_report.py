@@ -202,8 +202,15 @@ class HtmlReport:
             f"<tr><td>model</td><td>{_esc(str(self.model.path))} (witnesses: {_esc(witnesses)}; "
             f"bundle of facecheck {_esc(str(manifest.get('facecheck_version', '?')))})</td></tr>"
             f"<tr><td>threshold</td><td>{rule.threshold:.3f}: ai-generated below, a false-alarm rate of "
-            f"{_percent(rule.false_alarm)} on held-out real faces; {band}</td></tr></table>"
+            f"{_percent(rule.false_alarm)} on held-out real faces; {band}</td></tr>"
+            f"{self._legend()}</table>"
         )
+
+    def _legend(self) -> str:
+        if self.rule.real_scores is None:
+            return ""
+        return (f"<tr><td>histograms</td><td>the scores of the {len(self.rule.real_scores):,} held-out real faces "
+                f"(grey; more photo-like to the right), the threshold (red dashes), the face (black)</td></tr>")
 
 
 def _metadata_html(result: ScanResult) -> str:
