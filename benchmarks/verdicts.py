@@ -5,6 +5,11 @@ Reads a quality report (benchmarks/quality.py --out REPORT: scores.csv, the larg
 the bundle's held-out real scores, so every band is judged on the same scores.
 
     python benchmarks/verdicts.py REPORT [--model DIR] [--condition matched] [--false-alarm F --uncertain U]
+    python benchmarks/verdicts.py --scan DEV.jsonl    # a `facecheck scan DEV -r --stability --jsonl` of dev
+
+With --scan it reads the rows of a real scan of the dev folders (the largest face of each file) and prints
+each group's verdict shares, how many verdicts --stability turned into `uncertain`, and the spread of
+p_real for real and AI faces.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from facecheck.verdict import AI_GENERATED, REAL, UNCERTAIN, VerdictRule
+from facecheck.verdict import AI_GENERATED, DEFAULT_UNCERTAIN, ERROR, REAL, UNCERTAIN, VerdictRule
 from facecheck.weights import load_model
 
 # Candidate defaults: (false_alarm, top of the uncertain band); equal values mean no band.
@@ -71,14 +76,55 @@ def candidates_table(scores, real_scores) -> None:
               f"{100 * fakes.count(UNCERTAIN) / len(fakes):.1f}% | {100 * (fp + fn) / max(confident, 1):.1f}% |")
 
 
+def stability_tables(path: Path) -> None:
+    """Verdict shares, and what --stability changed, from the JSON Lines of a scan of dev/real and dev/fake."""
+    import numpy as np
+
+    from facecheck.resume import read_rows
+
+    largest = {}
+    for row in read_rows(path):
+        if row["face_index"] in (None, 0):
+            largest[row["source_file"]] = row
+    by_group, flipped, spreads = defaultdict(Counter), Counter(), defaultdict(list)
+    for name, row in largest.items():
+        parts = Path(name).parts
+        kind = parts[-3]
+        group = f"{kind}/{parts[-2]}" if kind == "real" else parts[-2]
+        verdict = row["verdict"] if row["verdict"] != ERROR else "no_face"
+        by_group[group][verdict] += 1
+        if row["p_real_spread"] is not None:
+            spreads[kind].append(row["p_real_spread"])
+            # Uncertain although p_real alone says otherwise: the perturbed copies disagreed.
+            if verdict == UNCERTAIN and not (row["threshold"] <= row["loglik"] and row["p_real"] <= DEFAULT_UNCERTAIN):
+                flipped[group] += 1
+    print("| group | files | real | uncertain (by --stability) | ai-generated | no_face |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for g in sorted(by_group, key=lambda g: (g.startswith("real"), g)):
+        c = by_group[g]
+        n = sum(c.values())
+        print(f"| {g} | {n} | {100 * c[REAL] / n:.1f}% | {100 * c[UNCERTAIN] / n:.1f}% ({100 * flipped[g] / n:.1f}%) | "
+              f"{100 * c[AI_GENERATED] / n:.1f}% | {100 * c['no_face'] / n:.1f}% |")
+    for kind, values in sorted(spreads.items()):
+        v = np.array(values)
+        print(f"\np_real_spread, {kind} faces ({len(v)}): median {np.median(v):.3f}, 90th percentile "
+              f"{np.quantile(v, 0.9):.3f}, max {v.max():.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("report", type=Path, help="a quality report folder (with scores.csv)")
+    parser.add_argument("report", type=Path, nargs="?", help="a quality report folder (with scores.csv)")
+    parser.add_argument("--scan", type=Path, default=None, help="JSON Lines of a --stability scan of dev (see above)")
     parser.add_argument("--model", default=None, help="the bundle that made the report (default: the shipped one)")
     parser.add_argument("--condition", default="matched", help="matched, as_distributed, or a perturbation")
     parser.add_argument("--false-alarm", type=float, default=None, help="default: the bundle's")
     parser.add_argument("--uncertain", type=float, default=None, help="default: facecheck's default band")
     args = parser.parse_args()
+    if args.scan is not None:
+        stability_tables(args.scan)
+        return 0
+    if args.report is None:
+        parser.error("give a REPORT folder or --scan FILE")
     model = load_model(args.model)
     if model.real_scores is None:
         print("error: this bundle stores no held-out real scores", file=sys.stderr)

@@ -113,3 +113,20 @@ def test_report_renders_in_headless_chromium(scanned, tmp_path):
     assert image.std() > 20
     green = (image[..., 1] > 140) & (image[..., 0] < 80) & (image[..., 2] < 100)
     assert green.sum() > 50 or ((image[..., 0] > 180) & (image[..., 1] > 120) & (image[..., 2] < 40)).sum() > 50
+
+
+def test_an_interrupted_report_leaves_nothing(tmp_path, astronaut_path, tiny_model):
+    from facecheck.api import scan_image, verdict_rule
+    from facecheck.html_report import HtmlReport
+
+    result = scan_image(astronaut_path, tiny_model)
+    page = HtmlReport(tmp_path / "report", tiny_model, verdict_rule(tiny_model))
+    with pytest.raises(KeyboardInterrupt), page:
+        page.write(result)
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # no report, no temporary folder
+    with page:  # a completed one appears whole
+        page.write(result)
+        page.close()
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["faces", "index.html", "thumbnails"]
+    assert len(list(tmp_path.iterdir())) == 1
