@@ -548,3 +548,18 @@ def test_shipped_dir_in_a_checkout_and_in_an_installed_wheel(tmp_path, monkeypat
     assert weights.shipped_dir() == tmp_path / "site-packages" / "weights"  # checkout: repo/weights
     (package / "shipped_model").mkdir()  # a wheel installs weights/ as facecheck/shipped_model/
     assert weights.shipped_dir() == package / "shipped_model"
+
+
+def test_every_shipped_bundle_file_is_installed_with_the_package():
+    """pyproject's package-data must take every file the shipped manifest lists (a wheel without one is refused)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    repo = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "facecheck.shipped_model"]
+    manifest = json.loads((repo / "weights" / MANIFEST).read_text())
+    listed = [MANIFEST, *manifest["files"]]
+    assert "real_scores.npy" in listed
+    missing = [name for name in listed if not any(fnmatch.fnmatch(name, p) for p in patterns)]
+    assert missing == []
