@@ -27,14 +27,19 @@ from facecheck.io import find_images, load_image
 GATES = (None, 0.25, 0.5, 0.75, 1.0, float("inf"))  # verify detections with HOG confidence below the gate
 
 
-def _detections(image: np.ndarray, border: int) -> tuple[list[detect.Face], bool]:
+def _detections(image: np.ndarray) -> tuple[list[detect.Face], bool]:
+    """The scan's HOG detections: as they are, else with the padded retry (and whether it was needed)."""
     faces = detect._hog(image, max_side=1024, upsample=None, min_face=40)
     if faces:
         return faces, False
-    h, w = image.shape[:2]
-    p = max(1, round(detect.PAD_FRACTION * max(h, w)))
-    padded = cv2.copyMakeBorder(image, p, p, p, p, border)
-    return detect._hog(padded, max_side=1024, upsample=None, min_face=40, offset=p, shape=(h, w)), True
+    return detect._hog(image, max_side=1024, upsample=None, min_face=40, pad=True), True
+
+
+def _found_with_black_border(image: np.ndarray) -> int:
+    """Detections in the image framed by a black border instead (a comparison; counts only)."""
+    p = max(1, round(detect.PAD_FRACTION * max(image.shape[:2])))
+    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT)
+    return len(detect._hog(padded, max_side=1024, upsample=None, min_face=40))
 
 
 def measure(folders: dict[str, list[Path]]) -> list[dict]:
@@ -43,10 +48,8 @@ def measure(folders: dict[str, list[Path]]) -> list[dict]:
     for group, files in folders.items():
         for path in files:
             image = load_image(path)
-            faces, retried = _detections(image, cv2.BORDER_REPLICATE)
-            found_const = None
-            if retried:  # the same retry with a black border, for comparison
-                found_const = len(_detections(image, cv2.BORDER_CONSTANT)[0])
+            faces, retried = _detections(image)
+            found_const = _found_with_black_border(image) if retried else None
             dets = []
             for f in sorted(faces, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[1] - f.box[3])):
                 t0 = time.perf_counter()

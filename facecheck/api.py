@@ -73,9 +73,16 @@ def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
     """How `scan` turns scores into verdicts: the bundle's real scores at `config.false_alarm` (default the
     bundle's rate) with the uncertain band up to `config.uncertain`; ConfigError when the bundle cannot."""
     real = model.real_scores
-    if real is None and config.false_alarm is not None and config.false_alarm != model.false_alarm:
-        raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so its false-alarm rate is "
-                          f"fixed at {model.false_alarm}; refit it with `facecheck train --gmm-only` to choose another")
+    if real is None:
+        if config.false_alarm is not None and config.false_alarm != model.false_alarm:
+            raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so its false-alarm rate is "
+                              f"fixed at {model.false_alarm}; refit it with `facecheck train --gmm-only` to choose another")
+        if config.uncertain is not None:
+            raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so it has no uncertain band; "
+                              f"refit it with `facecheck train --gmm-only` to get one")
+        # Two verdicts at the bundle's own threshold (its rate may even be unrecorded).
+        rate = model.false_alarm if model.false_alarm is not None else 0.0
+        return VerdictRule(false_alarm=rate, uncertain=rate, threshold=model.threshold)
     false_alarm = model.false_alarm if config.false_alarm is None else config.false_alarm
     try:
         return VerdictRule.make(real, false_alarm=false_alarm, uncertain=config.uncertain, threshold=model.threshold)

@@ -171,7 +171,8 @@ def scan(
                                 false_alarm=false_alarm, uncertain=uncertain, stability=stability, verify=verify)
         loaded = load_model(model, device=config.device)
         rule = verdict_rule(loaded, config)
-        page = HtmlReport(report_dir, loaded, rule, inputs=files) if report_dir is not None else None
+        page = None if report_dir is None else HtmlReport(report_dir, loaded, rule, inputs=files,
+                                                          outputs=(csv_out, json_out, jsonl_out))
         plan = None if jsonl_out is None else stream.plan_jsonl(
             jsonl_out, resume=resume, first_line=stream.header(loaded, config), files=files)
     except FacecheckError as exc:

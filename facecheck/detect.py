@@ -97,44 +97,41 @@ def detect_faces(
     """
     faces = _hog(image, max_side=max_side, upsample=upsample, min_face=min_face)
     if not faces and pad:
-        faces = _hog_padded(image, max_side=max_side, upsample=upsample, min_face=min_face)
+        faces = _hog(image, max_side=max_side, upsample=upsample, min_face=min_face, pad=True)
     if verify_below is not None:
         faces = [f for f in faces if f.confidence >= verify_below or verify_face(image, f) is not None]
     faces.sort(key=lambda f: (-(f.box[2] - f.box[0]) * (f.box[1] - f.box[3]), f.box))
     return faces
 
 
-def _hog(image: np.ndarray, *, max_side: int, upsample: int | None, min_face: int, offset: int = 0,
-         shape: tuple[int, int] | None = None) -> list[Face]:
-    """HOG detections in `image`; boxes shifted by -`offset` and clamped to `shape` (default: the image's)."""
+def _hog(image: np.ndarray, *, max_side: int, upsample: int | None, min_face: int, pad: bool = False) -> list[Face]:
+    """HOG detections in `image` (boxes in its pixels, clamped to it); with `pad`, in the downscaled copy
+    framed by a border of its edge pixels, PAD_FRACTION of its longer side (never a full-size padded copy:
+    a long thin image would grow many-fold)."""
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     small = image
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    p = max(1, round(PAD_FRACTION * max(small.shape[:2]))) if pad else 0
+    if p:
+        small = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_REPLICATE)
     if upsample is None:
         upsample = 1 if max(small.shape[:2]) < _SMALL_IMAGE_SIDE else 0
     rects, scores, _ = _detector().run(np.ascontiguousarray(small), upsample, 0.0)
-    out_h, out_w = shape or (height, width)
     faces = []
     for rect, score in zip(rects, scores):
-        top = int(np.clip(round(rect.top() / scale) - offset, 0, out_h))
-        bottom = int(np.clip(round((rect.bottom() + 1) / scale) - offset, 0, out_h))
-        left = int(np.clip(round(rect.left() / scale) - offset, 0, out_w))
-        right = int(np.clip(round((rect.right() + 1) / scale) - offset, 0, out_w))
+        raw = ((rect.top() - p) / scale, (rect.right() + 1 - p) / scale, (rect.bottom() + 1 - p) / scale,
+               (rect.left() - p) / scale)
+        top, bottom = (int(np.clip(round(v), 0, height)) for v in (raw[0], raw[2]))
+        left, right = (int(np.clip(round(v), 0, width)) for v in (raw[3], raw[1]))
         face = Face(box=(top, right, bottom, left), confidence=float(score))
-        if bottom > top and right > left and face.size >= min_face:
+        # A padded detection mostly in the border is not a face of the image.
+        inside = (bottom - top) * (right - left) / max((raw[2] - raw[0]) * (raw[1] - raw[3]), 1e-9)
+        if bottom > top and right > left and face.size >= min_face and inside >= 0.5:
             faces.append(face)
     return faces
-
-
-def _hog_padded(image: np.ndarray, **kwargs) -> list[Face]:
-    """HOG detections in `image` framed by a border of its edge pixels, in the image's own coordinates."""
-    height, width = image.shape[:2]
-    p = max(1, round(PAD_FRACTION * max(height, width)))
-    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE)
-    return _hog(padded, offset=p, shape=(height, width), **kwargs)
 
 
 def verify_face(image: np.ndarray, face: Face) -> float | None:

@@ -53,11 +53,14 @@ class HtmlReport:
     """Collect scan results and write `folder`/index.html with thumbnails/ and faces/ beside it.
 
     Use as a context manager (an interrupted scan leaves no folder), `write` each result in scan order,
-    then `close` to publish. Re-reads every image once to draw its thumbnail.
+    then `close`; the folder appears when the block ends. Re-reads every image once to draw its thumbnail.
     """
 
-    def __init__(self, folder: str | os.PathLike, model: Model, rule: VerdictRule, *, inputs: list = ()):
+    def __init__(self, folder: str | os.PathLike, model: Model, rule: VerdictRule, *, inputs: list = (),
+                 outputs: tuple = ()):
         self.folder = Path(folder)
+        if self.folder.is_symlink():
+            raise ConfigError(f"--report {folder}: is a symbolic link; give a new folder")
         if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
             raise ConfigError(f"--report {folder}: exists and is not an empty folder; give a new folder")
         if not self.folder.parent.is_dir():
@@ -65,6 +68,8 @@ class HtmlReport:
         resolved = os.path.realpath(self.folder)
         if any(os.path.realpath(p) == resolved for p in inputs):
             raise ConfigError(f"--report {folder}: is one of the scanned paths; facecheck never writes over inputs")
+        if any(o not in (None, "-") and os.path.realpath(o) == resolved for o in outputs):
+            raise ConfigError(f"--report {folder}: is also given as an output file; give the report its own folder")
         self.model, self.rule = model, rule
         self._parts: list[str] = []
         self._counts: Counter = Counter()
@@ -79,6 +84,11 @@ class HtmlReport:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self._tmp is not None and (self._tmp / "index.html").is_file():
+            if self.folder.exists():
+                self.folder.rmdir()  # empty, checked at the start
+            os.replace(self._tmp, self.folder)
+            self._tmp = None
         if self._tmp is not None and self._tmp.exists():  # not published: interrupted or failed
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -88,7 +98,10 @@ class HtmlReport:
             raise RuntimeError("HtmlReport.write outside its `with` block")
         self._files += 1
         n = self._files
-        thumb, crops = self._images(result, n)
+        try:
+            thumb, crops = self._images(result, n)
+        except Exception:  # the file changed or vanished since it was scanned: its row stays, without pictures
+            thumb, crops = None, [None] * len(result.faces)
         faces = []
         for face, crop in zip(result.faces, crops):
             self._faces += 1
@@ -106,16 +119,13 @@ class HtmlReport:
         )
 
     def close(self) -> None:
-        """Write index.html and move the folder into place."""
+        """Write index.html; the folder is moved into place when the `with` block ends without error (after
+        the other outputs of the scan are written)."""
         page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width">'
                 f'<title>facecheck report</title><style>{_STYLE}</style></head><body>'
                 f'{self._histogram_symbol()}{self._summary_html()}{"".join(self._parts)}</body></html>\n')
         (self._tmp / "index.html").write_text(page, encoding="utf-8", errors="surrogateescape")
-        if self.folder.exists():
-            self.folder.rmdir()  # empty, checked at the start
-        os.replace(self._tmp, self.folder)
-        self._tmp = None
 
     def _images(self, result: ScanResult, n: int) -> tuple[str | None, list[str | None]]:
         """Save the thumbnail (boxes drawn) and face crops; their relative paths (None when unreadable)."""

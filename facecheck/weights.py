@@ -151,9 +151,10 @@ class Model:
         return float(self.scorer.threshold_)
 
     @property
-    def false_alarm(self) -> float:
-        """The share of held-out real faces the bundle's threshold flags."""
-        return float(self.scorer.false_alarm_)
+    def false_alarm(self) -> float | None:
+        """The share of held-out real faces the bundle's threshold flags (None if the bundle does not say)."""
+        rate = self.scorer.false_alarm_
+        return None if rate is None else float(rate)
 
     @property
     def real_scores(self) -> RealScores | None:

@@ -510,3 +510,8 @@ def test_no_verify_keeps_the_mission_patch(photo, tiny_model_dir):
     assert verified[0]["top"] == unverified[0]["top"] and verified[0]["left"] == unverified[0]["left"]
     # Batched with the patch, the CNN's sums run in another order: equal to float rounding.
     assert float(verified[0]["loglik"]) == pytest.approx(float(unverified[0]["loglik"]), abs=1e-3)
+
+
+def test_uncertain_needs_a_bundle_with_real_scores(photo, legacy_model_dir):
+    result = invoke("scan", photo, "--model", legacy_model_dir, "--uncertain", "0.5")
+    assert result.exit_code == 2 and "no uncertain band" in result.stderr

@@ -130,3 +130,33 @@ def test_an_interrupted_report_leaves_nothing(tmp_path, astronaut_path, tiny_mod
         page.close()
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["faces", "index.html", "thumbnails"]
     assert len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("clash", ["--csv", "--jsonl"])
+def test_report_folder_must_not_be_an_output_file(tmp_path, astronaut_path, tiny_model_dir, clash):
+    result = invoke("scan", astronaut_path, "--model", tiny_model_dir, "--report", tmp_path / "r", clash, tmp_path / "r")
+    assert result.exit_code == 2 and "also given as an output file" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_refuses_a_symlink(tmp_path, astronaut_path, tiny_model_dir):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    result = invoke("scan", astronaut_path, "--model", tiny_model_dir, "--report", tmp_path / "link")
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_a_file_gone_before_its_thumbnail_keeps_its_row(tmp_path, astronaut_path, tiny_model):
+    from facecheck.api import scan_image, verdict_rule
+    from facecheck.html_report import HtmlReport
+
+    photo = Path(shutil.copy(astronaut_path, tmp_path / "a.jpg"))
+    result = scan_image(photo, tiny_model)
+    photo.write_bytes(b"\xff\xd8\xff now broken")  # changed between the scan and the page
+    page = HtmlReport(tmp_path / "report", tiny_model, verdict_rule(tiny_model))
+    with page:
+        page.write(result)
+        page.close()
+    text = (tmp_path / "report" / "index.html").read_text()
+    assert "a.jpg" in text and "<img class=\"thumb\"" not in text and list((tmp_path / "report" / "thumbnails").iterdir()) == []
