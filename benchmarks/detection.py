@@ -130,7 +130,7 @@ def main() -> None:
         folders = {f"{kind}/{d.name}": find_images([d]) for kind in ("real", "fake")
                    for d in sorted((args.data / kind).iterdir()) if d.is_dir()}
         if args.extra and args.extra.is_dir():
-            folders["examples"] = find_images([args.extra])
+            folders["examples"] = find_images([args.extra], extensions=["jpg"])  # the photos, not report.png
         records = measure(folders)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
