@@ -20,8 +20,9 @@ from ..exif import TAG_NAMES, read_exposure_tags
 from ..io import find_images, load_image
 from ..witnesses.base import CropSpec, PatchSpec
 
-# 2: faces found with the padded retry and confirmed by the CNN check (detect.py, facecheck 0.4.0).
-CACHE_VERSION = 2
+# 2: faces found with the padded retry and confirmed by the CNN check (detect.py, facecheck 0.4.0);
+# 3: the retry pads the downscaled copy and drops detections mostly in the border.
+CACHE_VERSION = 3
 # Split of every file by a hash of its path: stable across runs and machines.
 SPLITS = (("train", 0.75), ("select", 0.10), ("calib", 0.15))
 # How much a face's box is enlarged before its crop is resized (the appearance witness's CropSpec.scale).
