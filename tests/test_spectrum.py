@@ -62,3 +62,41 @@ def test_save_load_and_refusals(tmp_path):
         SpectrumWitness(spec=PatchSpec(30, 2), bins=8)
     with pytest.raises(ConfigError):
         w.transform(_noise()[:, :, :16])
+
+
+def _gray(x: np.ndarray) -> np.ndarray:
+    luma = (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)
+    return np.repeat(luma[..., None], 3, axis=-1)
+
+
+def test_grayscale_faces_get_the_colour_features_of_typical_real_faces():
+    w = SpectrumWitness(spec=PatchSpec(32, 2), bins=8, color=True)
+    colour, gray = _noise(6, seed=1), _gray(_noise(2, seed=2))
+    inputs = np.concatenate([colour, gray])
+    assert list(w.is_gray(inputs)) == [False] * 6 + [True] * 2
+    raw = w.transform(inputs)
+    fit_rows = np.array([True] * 4 + [False] * 2 + [True] * 2)  # two colour faces held out, the gray ones ignored
+    features = w.fit_transform(inputs, fit_rows)
+    assert np.allclose(w.neutral, np.median(raw[:4, w.n_luma:], axis=0))
+    assert np.allclose(features[6:, w.n_luma:], w.neutral)  # gray: the neutral colour features
+    assert np.allclose(features[6:, :w.n_luma], raw[6:, :w.n_luma])  # ... and their own luminance
+    assert np.allclose(features[:6], raw[:6])  # colour faces as they were
+    assert np.allclose(w.transform(inputs), features)  # scanning gives what the mixture was fitted on
+    # Without a neutral (0.3.0's bundles) gray faces keep their degenerate colour features.
+    assert np.allclose(SpectrumWitness(spec=PatchSpec(32, 2), bins=8).transform(gray), raw[6:])
+
+
+def test_neutral_is_saved_and_checked(tmp_path):
+    w = SpectrumWitness(spec=PatchSpec(32, 2), bins=8, color=True)
+    w.fit_transform(_noise(4), np.ones(4, bool))
+    w.save(tmp_path / "s.json")
+    back = load_witness(tmp_path / "s.json", w.config(), name="spectrum")
+    assert np.array_equal(back.neutral, w.neutral)
+    gray = _gray(_noise(2, seed=3))
+    assert np.allclose(back.transform(gray), w.transform(gray))
+    with pytest.raises(WeightsError, match="does not match"):  # the manifest and the file must agree
+        SpectrumWitness.load(tmp_path / "s.json", {**w.config(), "neutral": [0.0] * len(w.neutral)})
+    with pytest.raises(ConfigError, match="neutral"):
+        SpectrumWitness(spec=PatchSpec(32, 2), bins=8, neutral=[0.0, 1.0])
+    with pytest.raises(ConfigError, match="neutral"):
+        SpectrumWitness(spec=PatchSpec(32, 2), bins=8, color=False, neutral=list(w.neutral))
