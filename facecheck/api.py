@@ -15,7 +15,8 @@ from .io import find_images
 from .metadata import Metadata
 from .prepare import Prepared, name_of, prepare
 from .stability import spread
-from .verdict import ERROR, NO_FACE, UNCERTAIN, VerdictRule
+from .verdict import ERROR, NO_FACE, REAL, UNCERTAIN, VerdictRule
+from .witnesses.base import is_grayscale
 from .weights import Model, load_model
 
 
@@ -107,9 +108,14 @@ def _score_batch(sources: list, prepared: list[Prepared], model: Model, rule: Ve
             results.append(ScanResult(name_of(source), error=prep.error, threshold=threshold, metadata=prep.metadata))
             continue
         faces = []
+        # Grayscale faces score as very photo-like under both witnesses (their features collapse where few
+        # real faces lie): a face without colour is never called real.
+        gray = is_grayscale(next(iter(prep.inputs.values()))) if prep.faces else ()
         for i, face in enumerate(prep.faces):
             ll = float(next(fused))
             verdict, p_real, stability = rule.decide(ll), rule.p_real(ll), None
+            if gray[i] and verdict == REAL:
+                verdict = UNCERTAIN
             if perturbed:
                 others = {kind: float(next(it)) for kind, it in perturbed.items()}
                 if rule.real_scores is not None:

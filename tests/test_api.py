@@ -187,3 +187,18 @@ def test_scanning_never_modifies_the_files(mixed_folder, tiny_model):
     before = snapshot()
     assert len(list(scan_paths([mixed_folder], tiny_model, config=Config(n_jobs=1)))) == 10
     assert snapshot() == before
+
+
+def test_a_face_without_colour_is_never_called_real(astronaut_path, tiny_model):
+    from facecheck.api import scan_image
+    from facecheck.io import load_image
+    from facecheck.witnesses.base import is_grayscale
+
+    image = load_image(astronaut_path)
+    gray = np.repeat((image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)
+    assert list(is_grayscale(np.stack([image, gray]))) == [False, True]
+    for config in (Config(n_jobs=1), Config(n_jobs=1, uncertain=0.01, false_alarm=0.01)):  # with and without a band
+        face = scan_image(gray, tiny_model, config=config).faces[0]
+        assert face.verdict in ("uncertain", "ai-generated")
+        assert face.p_real is not None  # the rarity is still reported
+    assert scan_image(image, tiny_model, config=Config(n_jobs=1, uncertain=0.01, false_alarm=0.01)).faces[0].verdict in ("real", "ai-generated")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, WeightsError
-from .base import PatchSpec, Witness, spec_from_dict
+from .base import PatchSpec, Witness, is_grayscale, spec_from_dict
 
 _CHUNK = 256  # faces per batch
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
@@ -50,12 +50,8 @@ class SpectrumWitness(Witness):
 
     @staticmethod
     def is_gray(inputs: np.ndarray) -> np.ndarray:
-        """(N,) bool: faces whose patches have no colour (R = G = B, up to JPEG's rounding)."""
-        x = np.asarray(inputs, np.int16)
-        if len(x) == 0:
-            return np.zeros(0, bool)
-        axes = tuple(range(1, x.ndim - 1))
-        return (np.abs(x[..., 0] - x[..., 1]).mean(axis=axes) < 1.0) & (np.abs(x[..., 2] - x[..., 1]).mean(axis=axes) < 1.0)
+        """(N,) bool: faces whose patches have no colour (see base.is_grayscale)."""
+        return is_grayscale(inputs)
 
     def fit_transform(self, inputs: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
         """Learn `neutral`, the median colour features of the colour faces among `fit_rows` (N,) bool, and
