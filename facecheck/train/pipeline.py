@@ -205,15 +205,10 @@ def train(
         raise ConfigError(f"two witnesses have the same name: {names}")
 
     log(f"extracting features of {len(all_faces)} faces (each also with {histories} random processing histories) for the mixtures of {', '.join(names)}")
-    split = np.tile(all_faces.split, histories + 1)
-    features = {}
-    for w in witnesses:
-        inputs = witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed)
-        # A witness with something to learn from the real faces themselves (the spectrum witness: the colour
-        # features grayscale faces get) learns it on the training split only.
-        features[w.name] = w.fit_transform(inputs, split == "train") if hasattr(w, "fit_transform") else w.transform(inputs)
+    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed))
+                for w in witnesses}
     summary["histories"] = histories
-    scorer, gmm_report = fit_fused(features, split, false_alarm=false_alarm, seed=settings.seed)
+    scorer, gmm_report = fit_fused(features, np.tile(all_faces.split, histories + 1), false_alarm=false_alarm, seed=settings.seed)
     for name, r in gmm_report["witnesses"].items():
         log(f"GMM of {name}: {r['chosen']} (best held-out log-likelihood of {len(r['candidates'])} candidates)")
     log(f"threshold {scorer.threshold_:.2f} (fused score) at {false_alarm:.0%} false alarms on "

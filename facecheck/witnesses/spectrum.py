@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, WeightsError
-from .base import PatchSpec, Witness, is_grayscale, spec_from_dict
+from .base import PatchSpec, Witness, spec_from_dict
 
 _CHUNK = 256  # faces per batch
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
@@ -27,49 +27,15 @@ class SpectrumWitness(Witness):
     kind = "spectrum"
     file_suffix = ".json"
 
-    def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum",
-                 neutral: list[float] | None = None):
+    def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum"):
         if spec.size % bins or bins % 2:
             raise ConfigError(f"patch size {spec.size} is not a multiple of {bins} (an even number of) frequency bins")
         self.spec, self.bins, self.color, self.name = spec, int(bins), bool(color), name
-        self.neutral = None
-        if neutral is not None:
-            neutral = np.asarray(neutral, np.float32)
-            if not self.color or neutral.shape != (self.n_features - self.n_luma,) or not np.all(np.isfinite(neutral)):
-                raise ConfigError(f"neutral colour features: expected {self.n_features - self.n_luma} finite values")
-            self.neutral = neutral
-
-    @property
-    def n_luma(self) -> int:
-        """How many of the features describe luminance (the rest, with `color`, describe colour)."""
-        return self.bins * (self.bins // 2 + 1)
 
     @property
     def n_features(self) -> int:
-        return self.n_luma + (2 * (self.bins // 2) * (self.bins // 4 + 1) + 3 if self.color else 0)
-
-    @staticmethod
-    def is_gray(inputs: np.ndarray) -> np.ndarray:
-        """(N,) bool: faces whose patches have no colour (see base.is_grayscale)."""
-        return is_grayscale(inputs)
-
-    def fit_transform(self, inputs: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
-        """Learn `neutral`, the median colour features of the colour faces among `fit_rows` (N,) bool, and
-        return the features of every face with it.
-
-        With R = G = B the colour features are degenerate (no colour residual, correlations at their
-        limit) and a mixture finds grayscale faces extremely photo-like, so that turning a generated face
-        gray would pass it as real. Grayscale faces get the typical real face's colour features instead:
-        their luminance alone decides.
-        """
-        self.neutral = None
-        raw = self.transform(inputs)
-        if self.color:
-            colour = raw[np.asarray(fit_rows, bool) & ~self.is_gray(inputs), self.n_luma:]
-            if len(colour):
-                self.neutral = np.median(colour, axis=0).astype(np.float32)
-                raw[self.is_gray(inputs), self.n_luma:] = self.neutral
-        return raw
+        luma = self.bins * (self.bins // 2 + 1)
+        return luma + (2 * (self.bins // 2) * (self.bins // 4 + 1) + 3 if self.color else 0)
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8.
@@ -99,26 +65,14 @@ class SpectrumWitness(Witness):
             norm = np.sqrt(np.einsum("ncc->nc", cov)) + 1e-6
             corr = cov / norm[:, :, None] / norm[:, None, :]
             parts.append(np.arctanh(np.clip(corr[:, [0, 0, 1], [1, 2, 2]], -0.999, 0.999)))
-        features = np.concatenate(parts, axis=1).astype(np.float32)
-        if self.neutral is not None:
-            features[self.is_gray(inputs), self.n_luma:] = self.neutral
-        return features
-
-    def _neutral_list(self) -> list[float] | None:
-        return None if self.neutral is None else [float(v) for v in self.neutral]
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def config(self) -> dict:
-        config = {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins, "color": self.color}
-        if self.neutral is not None:
-            config["neutral"] = self._neutral_list()
-        return config
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins, "color": self.color}
 
     def save(self, path: str | Path) -> None:
-        """Nothing trained: the file records the configuration (JSON), so every witness has a file."""
-        data = {"bins": self.bins, "color": self.color}
-        if self.neutral is not None:
-            data["neutral"] = self._neutral_list()
-        Path(path).write_text(json.dumps(data) + "\n", encoding="utf-8")
+        """Nothing to learn: the file records the configuration (JSON), so every witness has a file."""
+        Path(path).write_text(json.dumps({"bins": self.bins, "color": self.color}) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str = "spectrum", device: str = "cpu") -> "SpectrumWitness":
@@ -128,17 +82,12 @@ class SpectrumWitness(Witness):
             if (not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8
                     or not 0 < spec.scale < 100 or not 2 <= bins <= 64):
                 raise ValueError("the spectrum witness needs a patch spec of 8-512 px, grid 1-8, and 2-64 bins")
-            if Path(path).stat().st_size > 16384:
+            if Path(path).stat().st_size > 4096:
                 raise ValueError("file too large")
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            neutral = config.get("neutral")
-            if (not isinstance(data, dict) or data.get("bins") != bins or data.get("color") != color
-                    or data.get("neutral") != neutral):
+            if not isinstance(data, dict) or data.get("bins") != bins or data.get("color") != color:
                 raise ValueError("the file does not match the manifest")
-            if neutral is not None and (not isinstance(neutral, list) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in neutral)):
-                raise ValueError("neutral must be a list of numbers")
-            return cls(spec=spec, bins=bins, color=color, name=name, neutral=neutral)
+            return cls(spec=spec, bins=bins, color=color, name=name)
         except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
             raise WeightsError(f"{path}: cannot load the spectrum witness ({exc})") from None
 
