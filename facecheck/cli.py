@@ -143,7 +143,8 @@ def scan(
     p_real is the share of the bundle's held-out real faces that score as low or lower: 0.003 reads
     "only 0.3% of real faces look this unusual" (empty for bundles without stored real scores).
     Verdict: ai-generated (p_real at most --false-alarm; loglik under threshold), uncertain (p_real at
-    most --uncertain, or verdicts that differ under --stability), real, no_face, or error.
+    most --uncertain, a face without colour, or verdicts that differ under --stability), real, no_face,
+    or error.
     Columns: source_file, face_index, top, right, bottom, left, loglik, threshold, margin, p_real,
     verdict, detector_confidence, error, metadata, p_real_spread.
     --jsonl rows have the JSON keys plus file_size, file_mtime_ns and file_rows (what --resume checks).
