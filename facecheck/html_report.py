@@ -23,8 +23,8 @@ from . import __version__
 from .api import ScanResult
 from .errors import ConfigError, FacecheckError
 from .io import load_image
-from .report import printable
-from .verdict import AI_GENERATED, ERROR, NO_FACE, REAL, UNCERTAIN, VERDICTS, VerdictRule
+from .report import percent, printable
+from .verdict import AI_GENERATED, REAL, UNCERTAIN, VERDICTS, VerdictRule
 from .weights import Model
 
 THUMB_SIDE, CROP_SIDE, JPEG_QUALITY = 360, 128, 85
@@ -157,10 +157,10 @@ class HtmlReport:
     def _face_html(self, face, crop: str | None) -> str:
         img = f'<img loading="lazy" class="b-{face.verdict}" src="{crop}" alt="face {face.face_index}">' if crop else ""
         rarity = "" if face.p_real is None else (
-            f"p_real {_percent(face.p_real)}: {_percent(face.p_real)} of real faces score as low or lower")
+            f"p_real {percent(face.p_real)}: {percent(face.p_real)} of real faces score as low or lower")
         stability = ""
         if face.stability:
-            stability = "<br>stability: " + ", ".join(f"{k} {_percent(v)}" for k, v in face.stability.items())
+            stability = "<br>stability: " + ", ".join(f"{k} {percent(v)}" for k, v in face.stability.items())
         return (f'<div class="face">{img}<div><span class="v v-{face.verdict}">{face.verdict}</span> '
                 f'face {face.face_index} <span class="muted">score {face.loglik:.2f}, margin {face.margin:+.2f}</span>'
                 f'<br>{rarity}{stability}{self._marker_svg(face.loglik)}</div></div>')
@@ -200,7 +200,7 @@ class HtmlReport:
         rule, manifest = self.rule, self.model.manifest
         witnesses = ", ".join(e.get("name", "?") for e in manifest.get("witnesses", [])) or "appearance"
         counts = "".join(f'<span><span class="v v-{v}">{v}</span> {self._counts.get(v, 0)}</span>' for v in VERDICTS)
-        band = (f"uncertain from p_real {_percent(rule.false_alarm)} to {_percent(rule.uncertain)}"
+        band = (f"uncertain from p_real {percent(rule.false_alarm)} to {percent(rule.uncertain)}"
                 if rule.real_scores is not None and rule.uncertain > rule.false_alarm else "no uncertain band")
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return (
@@ -212,7 +212,7 @@ class HtmlReport:
             f"<tr><td>model</td><td>{_esc(str(self.model.path))} (witnesses: {_esc(witnesses)}; "
             f"bundle of facecheck {_esc(str(manifest.get('facecheck_version', '?')))})</td></tr>"
             f"<tr><td>threshold</td><td>{rule.threshold:.3f}: ai-generated below, a false-alarm rate of "
-            f"{_percent(rule.false_alarm)} on held-out real faces; {band}</td></tr>"
+            f"{percent(rule.false_alarm)} on held-out real faces; {band}</td></tr>"
             f"{self._legend()}</table>"
         )
 
@@ -241,10 +241,6 @@ def _present(value):
     if isinstance(value, list):
         return [_present(v) for v in value] or None
     return value
-
-
-def _percent(p: float) -> str:
-    return f"{100 * p:.1f}%" if p >= 0.01 or p == 0 else f"{100 * p:.2f}%"
 
 
 def _esc(text: str) -> str:

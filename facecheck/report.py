@@ -179,18 +179,18 @@ def render_table(results: Iterable[ScanResult], console) -> None:
                 box,
                 "" if row["loglik"] is None else f"{row['loglik']:.1f}",
                 "" if row["margin"] is None else f"{row['margin']:+.1f}",
-                _rarity(row["p_real"]),
+                percent(row["p_real"]),
                 Text(verdict, style=style.get(verdict, "")),
                 Text(row["metadata"] or "", style=meta_style.get(row["metadata"], "")),
             )
     console.print(table)
 
 
-def _rarity(p_real: float | None) -> str:
-    """p_real for people: a percentage with enough digits to tell 0.3% from 0%."""
-    if p_real is None:
+def percent(share: float | None) -> str:
+    """A share (p_real, a rate) for people: a percentage with enough digits to tell 0.3% from 0%; "" for None."""
+    if share is None:
         return ""
-    return f"{100 * p_real:.1f}%" if p_real >= 0.01 or p_real == 0 else f"{100 * p_real:.2f}%"
+    return f"{100 * share:.1f}%" if share >= 0.01 or share == 0 else f"{100 * share:.2f}%"
 
 
 def format_csv(results: Iterable[ScanResult]) -> str:
