@@ -71,6 +71,8 @@ class HtmlReport:
         if any(o not in (None, "-") and os.path.realpath(o) == resolved for o in outputs):
             raise ConfigError(f"--report {folder}: is also given as an output file; give the report its own folder")
         self.model, self.rule = model, rule
+        # The real faces' score histogram (counts, edges): drawn once on the page, every face's marker placed on it.
+        self._hist = None if rule.real_scores is None else rule.real_scores.histogram(HIST_BINS)
         self._parts: list[str] = []
         self._counts: Counter = Counter()
         self._files = self._faces = 0
@@ -167,11 +169,9 @@ class HtmlReport:
 
     def _histogram_symbol(self) -> str:
         """The real faces' score histogram, drawn once and referenced by every face's marker."""
-        real = self.rule.real_scores
-        if real is None:
+        if self._hist is None:
             return ""
-        counts, edges = real.histogram(HIST_BINS)
-        self._edges = edges
+        counts = self._hist[0]
         top = counts.max() or 1
         bar = HIST_W / HIST_BINS
         bars = "".join(f'<rect x="{i * bar:.1f}" y="{HIST_H - h:.1f}" width="{bar - 0.5:.1f}" height="{h:.1f}" fill="#9aa5b1"/>'
@@ -182,14 +182,12 @@ class HtmlReport:
                 f'viewBox="0 0 {HIST_W} {HIST_H}">{bars}{line}</symbol></svg>')
 
     def _x(self, score: float) -> float:
-        lo, hi = self._edges[0], self._edges[-1]
+        lo, hi = self._hist[1][0], self._hist[1][-1]
         return float(np.clip((score - lo) / (hi - lo) * HIST_W, 1, HIST_W - 1))
 
     def _marker_svg(self, score: float) -> str:
-        if self.rule.real_scores is None:
+        if self._hist is None:
             return ""
-        if not hasattr(self, "_edges"):
-            self._histogram_symbol()
         x = self._x(score)
         return (f'<svg class="hist" width="{HIST_W}" height="{HIST_H}" role="img" aria-label="score among real faces">'
                 f'<title>this face (black) among held-out real faces (grey); red dashes: threshold</title>'
