@@ -18,6 +18,7 @@ from .config import Config
 from .errors import ConfigError, FacecheckError
 from .io import find_images, load_image
 from .prepare import prepare
+from .train.history import resize
 from .weights import Model
 
 SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused score (higher = more likely AI-generated)"
@@ -33,9 +34,7 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
-    h, w = image.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    return resize(image, factor, "area" if factor < 1 else "linear")
 
 
 def match_format(image: np.ndarray) -> np.ndarray:
