@@ -24,7 +24,7 @@ class Config:
     verify : confirm detections with dlib's CNN detector on a small crop around each.
     verify_below : only detections whose HOG confidence is below this are checked (confident ones pass).
     false_alarm : share of held-out real faces called ai-generated; None: the bundle's.
-    uncertain : p_real below which a face over the threshold is `uncertain`; None: verdict.DEFAULT_UNCERTAIN.
+    uncertain : p_real up to which a face over the threshold is `uncertain`; None: verdict.DEFAULT_UNCERTAIN.
     stability : re-score every face after JPEG q75 and a 0.5x resize (about 1.5x the scan time).
     """
 
