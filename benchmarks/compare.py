@@ -6,7 +6,9 @@
 
 The second form reads the `scores.csv` of report folders (quality.py --out) and resamples the
 development images (real and each generator, with replacement; the same draws for every run), so the
-differences to the first run come with an interval that says whether they exceed the dev set's noise.
+differences to the first run come with an interval that says whether they exceed the dev set's noise;
+raw and nuisance-controlled (the residual after the regression on the reports' stat_ columns, fitted
+once on all real faces; facecheck/nuisance.py).
 `--columns` compares scores.csv columns instead of runs: `loglik` is the fused score, `loglik_<name>`
 each witness alone, so one report folder tells whether the fusion beats its witnesses.
 """
@@ -45,16 +47,32 @@ def table(files: list[str]) -> None:
             print(f"{cond:<16}{gen:<10}{cells}")
 
 
-def read_scores(folder: Path, column: str = "loglik") -> dict[tuple[str, str], dict[str, float]]:
-    """{(condition, group): {path: score}} for the images with a face in a report's scores.csv (higher = more real)."""
-    out: dict[tuple[str, str], dict[str, float]] = {}
+def read_scores(folder: Path, column: str = "loglik") -> dict[tuple[str, str], dict[str, tuple[float, tuple[float, ...]]]]:
+    """{(condition, group): {path: (score, nuisance statistics)}} for the images with a face in a report's
+    scores.csv (higher = more real; the statistics are empty for reports from before facecheck 0.5.0)."""
+    out: dict = {}
     with open(folder / "scores.csv", newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if column not in (reader.fieldnames or []):
             raise SystemExit(f"error: {folder / 'scores.csv'} has no column {column!r} (it has {reader.fieldnames})")
+        stats = [c for c in reader.fieldnames if c.startswith("stat_")]
         for row in reader:
             if row["status"] == "face":
-                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = float(row[column])
+                out.setdefault((row["condition"], row["group"]), {})[row["path"]] = (
+                    float(row[column]), tuple(float(row[c]) for c in stats))
+    return out
+
+
+def controlled(values: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray] | None:
+    """{group: residual scores} after the nuisance regression among the reals (None without statistics)."""
+    from facecheck.nuisance import controlled_scores
+
+    if not all(st.size for _, st in values.values()):
+        return None
+    out = {}
+    for g, (v, st) in values.items():
+        if g != "real":
+            out["real"], out[g] = controlled_scores(*values["real"], v, st)
     return out
 
 
@@ -76,22 +94,28 @@ def bootstrap(folders: list[str], n_boot: int, seed: int = 0, columns: tuple[str
         common = {g: sorted(set.intersection(*(set(r.get((cond, g), {})) for r in runs.values()))) for g in groups}
         if "real" not in groups or not gens or not all(common.values()):
             continue
-        values = {name: {g: np.array([r[(cond, g)][p] for p in common[g]]) for g in groups} for name, r in runs.items()}
+        raw = {name: {g: (np.array([r[(cond, g)][p][0] for p in common[g]]), np.array([r[(cond, g)][p][1] for p in common[g]]))
+                      for g in groups} for name, r in runs.items()}
         draws = [{g: rng.integers(0, len(common[g]), len(common[g])) for g in groups} for _ in range(n_boot)]
+        kinds = {"raw": {name: {g: v[0] for g, v in r.items()} for name, r in raw.items()}}
+        residuals = {name: controlled(r) for name, r in raw.items()}
+        if all(v is not None for v in residuals.values()):
+            kinds["nuisance-controlled"] = residuals
 
         def mean_auc(v, idx=None):
             pick = (lambda g: v[g]) if idx is None else (lambda g: v[g][idx[g]])
             return float(np.mean([auc(pick("real"), pick(g)) for g in gens]))
 
-        boot = {name: np.array([mean_auc(v, d) for d in draws]) for name, v in values.items()}
-        print(f"\n{cond}: mean AUC over {', '.join(gens)} on {len(common['real'])} real faces; "
-              f"{n_boot} paired bootstrap draws, 95% intervals")
-        print(f"{'run':<24}{'mean AUC':>10}{'interval':>18}{'minus ' + first:>24}{'interval':>18}")
-        for name, v in values.items():
-            lo, hi = np.percentile(boot[name], [2.5, 97.5])
-            d = mean_auc(v) - mean_auc(values[first])
-            dlo, dhi = np.percentile(boot[name] - boot[first], [2.5, 97.5])
-            print(f"{name:<24}{mean_auc(v):>10.4f}{f'[{lo:.3f}, {hi:.3f}]':>18}{d:>+24.4f}{f'[{dlo:+.3f}, {dhi:+.3f}]':>18}")
+        for kind, values in kinds.items():
+            boot = {name: np.array([mean_auc(v, d) for d in draws]) for name, v in values.items()}
+            print(f"\n{cond}, {kind}: mean AUC over {', '.join(gens)} on {len(common['real'])} real faces; "
+                  f"{n_boot} paired bootstrap draws, 95% intervals")
+            print(f"{'run':<24}{'mean AUC':>10}{'interval':>18}{'minus ' + first:>24}{'interval':>18}")
+            for name, v in values.items():
+                lo, hi = np.percentile(boot[name], [2.5, 97.5])
+                d = mean_auc(v) - mean_auc(values[first])
+                dlo, dhi = np.percentile(boot[name] - boot[first], [2.5, 97.5])
+                print(f"{name:<24}{mean_auc(v):>10.4f}{f'[{lo:.3f}, {hi:.3f}]':>18}{d:>+24.4f}{f'[{dlo:+.3f}, {dhi:+.3f}]':>18}")
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
 """Quality benchmark: `facecheck evaluate` on ../shared/data/dev, as distributed, format-matched and perturbed.
 
-Prints one line per condition, generator and metric; writes the full report to --out.
+Prints one line per condition, generator and metric, for the fused score and for each witness alone;
+writes the full report to --out. `auc_controlled` is the AUC of the score's residual after a
+cross-fitted 25-nearest-neighbour regression on nuisance statistics among the dev reals (facecheck/nuisance.py):
+what a witness sees beyond size, JPEG and sharpness. Choose candidates on it first.
 
     python benchmarks/quality.py [--model DIR] [--out reports/dev] [--perturb jpeg75,resize0.5,blur1] [--by-source]
 """
@@ -13,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
-METRICS = ("auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")
+METRICS = ("auc", "auc_controlled", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")
 
 
 def main() -> int:
@@ -46,6 +49,10 @@ def main() -> int:
         for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
             for k in METRICS:
                 print(f"{cond:<28} {gen:<9} {k:<18} {g[k]:.4f}")
+        for w, per in m["witnesses"].items():
+            for gen, g in per.items():
+                print(f"{cond:<28} {gen:<9} {'auc_' + w:<18} {g['auc']:.4f}")
+                print(f"{cond:<28} {gen:<9} {'auc_controlled_' + w:<18} {g['auc_controlled']:.4f}")
         print(f"{cond:<28} counts    {m['counts']}")
     if args.by_source:
         print_by_source(rows, dev / "real", model.threshold)

@@ -87,7 +87,7 @@ def main() -> int:
     dev = {}
     for cond, transform in (("as_distributed", None), ("matched", match_format)):
         for name, folder in groups.items():
-            crops = [x["appearance"] for s, x in largest_inputs(find_images([folder], recursive=True),
+            crops = [x["appearance"] for s, x, _ in largest_inputs(find_images([folder], recursive=True),
                                                                  {"appearance": spec}, transform=transform) if s == "face"]
             dev[cond, name] = features(model, np.stack(crops))
 

@@ -307,18 +307,25 @@ def train(
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
-    if not chosen or set(chosen) - {"appearance", "trace", "spectrum"} or len(set(chosen)) != len(chosen):
-        raise _fail(f"--witnesses {witnesses}: choose one or more of appearance, trace, spectrum")
-    builders = []
-    if "trace" in chosen:
-        from .train.trace_loop import TraceSettings, trace_builder
+    known = ("appearance", "spectrum", "cooc", "trace")
+    if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
+        raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
 
-        builders.append(trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device,
-                                                    checkpoint_minutes=checkpoint_minutes)))
-    if "spectrum" in chosen:
+    def builder(name: str):
+        """The training builder of a witness other than appearance (which the pipeline trains itself)."""
+        if name == "trace":
+            from .train.trace_loop import TraceSettings, trace_builder
+
+            return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
+        if name == "cooc":
+            from .witnesses.cooc import CoocWitness
+
+            return lambda run: CoocWitness()
         from .witnesses.spectrum import SpectrumWitness
 
-        builders.append(lambda run: SpectrumWitness())
+        return lambda run: SpectrumWitness()
+
+    builders = [builder(name) for name in chosen if name != "appearance"]
     progress = None
     if not quiet:
         from functools import partial

@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from .config import Config
 from .errors import ConfigError, FacecheckError
 from .io import find_images, load_image
+from .nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
 from .prepare import prepare
 from .train.history import resize
 from .weights import Model
@@ -77,6 +78,7 @@ class ImageScore:
     loglik: float
     status: str  # "face", "no_face" or "error"
     witnesses: dict[str, float] = field(default_factory=dict)
+    stats: tuple[float, ...] = ()  # nuisance.STAT_NAMES of the (transformed) image and its largest face
 
 
 def _largest_inputs(path: Path, transform, specs: dict, config: Config):
@@ -84,18 +86,22 @@ def _largest_inputs(path: Path, transform, specs: dict, config: Config):
     try:
         image = load_image(path, max_pixels=config.max_pixels)
     except FacecheckError:
-        return "error", None
-    prepared = prepare(transform(image) if transform is not None else image, specs, config)
+        return "error", None, ()
+    if transform is not None:
+        image = transform(image)
+    prepared = prepare(image, specs, config)
     if prepared.error:
-        return "error", None
+        return "error", None, ()
     if not prepared.faces:
-        return "no_face", None
-    return "face", {name: x[0] for name, x in prepared.inputs.items()}  # faces come largest first
+        return "no_face", None, ()
+    stats = tuple(image_stats(image, prepared.faces[0].box, jpeg_quantiser(path)).tolist())
+    return "face", {name: x[0] for name, x in prepared.inputs.items()}, stats  # faces come largest first
 
 
 def largest_inputs(files: list[Path], specs: dict, *, transform=None, config: Config = Config(),
-                   progress=None) -> list[tuple[str, dict[str, np.ndarray] | None]]:
-    """(status, {witness name: input}) of the largest face of each file after an optional image transform.
+                   progress=None) -> list[tuple[str, dict[str, np.ndarray] | None, tuple[float, ...]]]:
+    """(status, {witness name: input}, nuisance statistics) of the largest face of each file after an optional
+    image transform (the statistics of the transformed image; the JPEG quantiser is the file's).
 
     `specs` maps witness names to their CropSpec / PatchSpec (`Model.specs`).
     """
@@ -109,14 +115,14 @@ def largest_inputs(files: list[Path], specs: dict, *, transform=None, config: Co
 def score_images(files: list[Path], model: Model, *, transform=None, config: Config = Config(), progress=None) -> list[ImageScore]:
     """Score the largest face of each file (fused, and per witness) after an optional image transform."""
     prepared = largest_inputs(files, model.specs, transform=transform, config=config, progress=progress)
-    faces = [inputs for s, inputs in prepared if s == "face"]
+    faces = [inputs for s, inputs, _ in prepared if s == "face"]
     fused, per_face = iter(()), iter(())
     if faces:
         scores, witnesses = model.score({name: np.stack([x[name] for x in faces]) for name in model.specs})
         fused, per_face = iter(scores.tolist()), iter(witnesses)
     nan = {name: float("nan") for name in model.specs}
-    return [ImageScore(str(f), next(fused), s, next(per_face)) if s == "face" else ImageScore(str(f), float("nan"), s, nan)
-            for f, (s, _) in zip(files, prepared)]
+    return [ImageScore(str(f), next(fused), s, next(per_face), st) if s == "face" else ImageScore(str(f), float("nan"), s, nan)
+            for f, (s, _, st) in zip(files, prepared)]
 
 
 def auc(real_loglik: np.ndarray, fake_loglik: np.ndarray) -> float:
@@ -175,18 +181,50 @@ def evaluate(
             groups[name] = score_images(files, model, transform=transform, config=config, progress=progress)
         for group, scores in groups.items():
             rows += [{"condition": cond, "group": group, "label": int(group != "real"), "path": s.path,
-                      "status": s.status, "loglik": s.loglik, **{f"loglik_{w}": v for w, v in s.witnesses.items()}}
+                      "status": s.status, "loglik": s.loglik, **{f"loglik_{w}": v for w, v in s.witnesses.items()},
+                      **dict(zip((f"stat_{n}" for n in STAT_NAMES), s.stats or [float("nan")] * len(STAT_NAMES)))}
                      for s in scores]
-        real = np.array([s.loglik for s in groups["real"] if s.status == "face"])
+        faces = {g: [s for s in v if s.status == "face"] for g, v in groups.items()}
+        real = np.array([s.loglik for s in faces["real"]])
         cond_metrics = {"counts": {g: {k: sum(1 for s in v if s.status == k) for k in ("face", "no_face", "error")}
-                                   for g, v in groups.items()}, "generators": {}}
+                                   for g, v in groups.items()}, "generators": {}, "witnesses": {}}
         for name in fake_files:
-            fake = np.array([s.loglik for s in groups[name] if s.status == "face"])
+            fake = np.array([s.loglik for s in faces[name]])
             cond_metrics["generators"][name] = detection_metrics(real, fake, model.threshold)
+        scores = {"fused": lambda s: s.loglik, **{w: (lambda s, w=w: s.witnesses[w]) for w in model.specs}}
+        for score_name, get in scores.items():
+            aucs = controlled_aucs({g: (np.array([get(s) for s in v]), np.array([s.stats for s in v]).reshape(len(v), -1))
+                                    for g, v in faces.items()})
+            if score_name == "fused":
+                for name, a in aucs.items():
+                    cond_metrics["generators"][name]["auc_controlled"] = a["auc_controlled"]
+            else:
+                cond_metrics["witnesses"][score_name] = {**aucs, "mean": {k: float(np.mean([a[k] for a in aucs.values()]))
+                                                                          for k in ("auc", "auc_controlled")}}
         per = list(cond_metrics["generators"].values())
         cond_metrics["mean"] = {k: float(np.mean([m[k] for m in per])) for k in per[0] if not k.startswith("n_")}
         metrics[cond] = cond_metrics
     return metrics, rows
+
+
+def controlled_aucs(groups: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """{generator: {"auc", "auc_controlled"}} of (scores, nuisance statistics) per group, "real" among them.
+
+    The controlled AUC is that of the scores' residuals after a regression on the statistics among the
+    real faces (`nuisance.controlled_scores`): NaN when there are too few real faces or no statistics.
+    """
+    real_scores, real_stats = groups["real"]
+    out = {}
+    for name, (scores, stats) in groups.items():
+        if name == "real":
+            continue
+        try:
+            rr, rf = controlled_scores(real_scores, real_stats, scores, stats)
+            controlled = auc(rr, rf)
+        except ValueError:
+            controlled = float("nan")
+        out[name] = {"auc": auc(real_scores, scores), "auc_controlled": controlled}
+    return out
 
 
 def conditions_for(matched: str, perturb: str | None) -> dict[str, Callable | None]:
@@ -219,7 +257,7 @@ def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *,
     written = [out / "metrics.json", out / "metrics.csv", out / "scores.csv"]
     payload = {"convention": SCORE_CONVENTION, "threshold": threshold, "conditions": metrics}
     written[0].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    keys = ["auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr"]
+    keys = ["auc", "auc_controlled", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr"]
     with open(written[1], "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["condition", "generator", *keys, "n_real", "n_fake"])
@@ -244,9 +282,10 @@ def metrics_table(metrics: dict):
     from rich.table import Table
 
     table = Table(title=SCORE_CONVENTION, title_justify="left")
-    for col in ("condition", "generator", "AUC", "AP", "acc@thr", "TPR@thr", "FPR@thr", "TPR@1%FPR", "TPR@5%FPR", "n real/fake"):
+    for col in ("condition", "generator", "AUC", "AUC ctl", "AP", "acc@thr", "TPR@thr", "FPR@thr", "TPR@1%FPR", "TPR@5%FPR", "n real/fake"):
         table.add_column(col, justify="left" if col in ("condition", "generator") else "right")
-    keys = ("auc", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr")
+    keys = ("auc", "auc_controlled", "ap", "acc_at_threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_1pct_fpr",
+            "tpr_at_5pct_fpr")
     for cond, m in metrics.items():
         for gen, g in [*m["generators"].items(), ("mean", m["mean"])]:
             n = f"{g['n_real']}/{g['n_fake']}" if "n_real" in g else ""

@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from facecheck import evaluate as ev
 from facecheck.config import Config
 from facecheck.errors import ConfigError
+from facecheck.nuisance import STAT_NAMES
 
 
 def test_metrics_match_scikit_learn_on_hand_made_scores():
@@ -115,7 +116,8 @@ def test_evaluate_cli_writes_report(tmp_path, tiny_model_dir, astronaut_path):
         [f"{k}_{c}.png" for k in ("roc", "hist") for c in ("as_distributed", "matched", "as_distributed_jpeg75", "matched_jpeg75")])
     lines = (out / "scores.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 * 7
-    assert lines[0] == "condition,group,label,path,status,loglik,loglik_appearance"
+    assert lines[0] == ("condition,group,label,path,status,loglik,loglik_appearance,"
+                        "stat_log_pixels,stat_log_face,stat_jpeg_quant,stat_log_lap_var,stat_hf_share,stat_mf_share")
     bad = CliRunner().invoke(app, ["evaluate", "--real", str(real), "--fake", "nodir", "--model", str(tiny_model_dir)])
     assert bad.exit_code == 2 and "NAME=DIR" in bad.stderr
 
@@ -138,7 +140,7 @@ def test_scores_carry_each_witness_and_the_fused_score(tmp_path, fused_model_dir
     with open(tmp_path / "report" / "scores.csv", newline="") as f:
         scores = list(csv.DictReader(f))
     assert list(scores[0]) == ["condition", "group", "label", "path", "status", "loglik", "loglik_appearance",
-                               "loglik_appearance_1"]
+                               "loglik_appearance_1", *(f"stat_{n}" for n in STAT_NAMES)]
     stats = model.manifest["fusion"]["stats"]
     for row in scores:
         if row["status"] == "face":

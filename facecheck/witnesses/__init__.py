@@ -20,6 +20,7 @@ KINDS = {
     "appearance": ("appearance", "AppearanceWitness"),
     "trace": ("trace", "TraceWitness"),
     "spectrum": ("spectrum", "SpectrumWitness"),
+    "cooc": ("cooc", "CoocWitness"),
 }
 
 # Names become file names in a bundle and `loglik_<name>` columns: short, lower case, no separators.

@@ -1,0 +1,305 @@
+"""Tournament of witnesses and fusions, side by side in one run on ../shared/data (the bundle's recipe, without saving one).
+
+Every candidate witness's features are computed once on the training faces (each as it is and after
+`--histories` random processing histories, as `facecheck train` does) and on dev (as distributed and
+format-matched); each gets its mixture (chosen on "select"), and every witness alone and every fusion
+is measured on dev: AUC raw and nuisance-controlled per generator, the StyleGAN vs FFHQ-256 pair, false
+alarms at the 1% threshold per dev real source, and leave-one-real-source-out (the mixture and the
+threshold refitted without one training source, false alarms on that source's faces).
+
+    python benchmarks/tournament.py [--witnesses appearance,spectrum,cooc] [--cache /tmp/tournament] [--out report.json]
+
+Features are cached under --cache (keyed by witness and data), so a rerun with one more candidate
+only computes that one. Fakes are never fitted on: they only enter the AUCs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+PAIR = ("stylegan", "ffhq-256-140k")
+from facecheck.nuisance import STAT_NAMES as STATS  # noqa: E402
+
+QUANT = STATS.index("jpeg_quant")  # the same-format pair: StyleGAN against the FFHQ photos of its own format
+
+
+def candidates() -> dict:
+    """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle)."""
+    from facecheck.weights import load_model
+    from facecheck.witnesses.cooc import CoocWitness
+    from facecheck.witnesses.spectrum import SpectrumWitness
+
+    shipped = {w.name: w for w in load_model(None).witnesses}
+    return {
+        "appearance": shipped["appearance"],
+        "spectrum": SpectrumWitness(),
+        "cooc": CoocWitness(),
+        "spam": CoocWitness(blocks=("spam",)),
+    }
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def training_faces(data: Path, cache_dir: Path):
+    """The pool of every training face (EXIF photos' and real_faces'), and each face's source name."""
+    from facecheck.train.data import Pool
+    from facecheck.train.pipeline import build_pools
+
+    pools = []
+    for folder, exif in ((data / "exif_photos", True), (data / "real_faces", False)):
+        pool, _ = build_pools([folder], read_exif=exif, size=128, cache_dir=cache_dir, seed=0, n_jobs=2)
+        pools.append(pool.subset(pool.is_face))
+    faces = Pool.concat(pools)
+    sources = np.array([Path(s).relative_to(data).parts[1] if Path(s).is_relative_to(data / "real_faces") else "exif_photos"
+                        for s in faces.source])
+    return faces, sources
+
+
+class _Stats:
+    """A pseudo-spec: the nuisance statistics of the (processed) photo and the face, as float64 bytes
+    (the file's JPEG quantiser is unknown after a history, so it is left out)."""
+
+    shape = (8 * (len(STATS) - 1),)
+
+    def cut(self, image, box):
+        from facecheck.nuisance import image_stats
+
+        return np.delete(image_stats(image, box, 0.0), QUANT).astype(np.float64).view(np.uint8)
+
+
+class _Joint:
+    """Several specs cut in one pass (each photo decoded once): their inputs raveled and concatenated."""
+
+    def __init__(self, specs: list):
+        self.specs = specs
+        self.sizes = [int(np.prod(s.shape)) for s in specs]
+        self.shape = (sum(self.sizes),)
+
+    def cut(self, image, box):
+        return np.concatenate([s.cut(image, box).ravel() for s in self.specs])
+
+    def split(self, x: np.ndarray) -> list[np.ndarray]:
+        edges = np.cumsum([0, *self.sizes])
+        return [x[:, a:b].reshape(len(x), *s.shape) for s, a, b in zip(self.specs, edges[:-1], edges[1:])]
+
+
+def features(witnesses: dict, faces, data: Path, cache: Path, histories: int) -> tuple[dict, dict, dict]:
+    """({witness: training features}, {witness: {"cond/group": dev features}}, {"cond/group/stats"|"/source": ...}).
+
+    Witnesses without a cache file are computed together (each photo decoded and each dev image
+    detected once), then cached one file per witness.
+    """
+    from facecheck.config import Config
+    from facecheck.evaluate import largest_inputs, match_format
+    from facecheck.io import find_images
+    from facecheck.train.data import witness_inputs
+
+    dev = data / "dev"
+    groups = {"real": dev / "real", **{p.name: p for p in sorted((dev / "fake").iterdir()) if p.is_dir()}}
+    todo = {n: w for n, w in witnesses.items() if not (cache / f"{n}.npz").exists()}
+    if todo:
+        out: dict = {n: {} for n in todo}
+        log(f"{', '.join(todo)}: cutting {len(faces)} training faces x {histories + 1}")
+        specs = list(dict.fromkeys(w.spec for w in todo.values()))  # witnesses with the same input share it
+        joint = _Joint([*specs, _Stats()])
+        *cut, stats = joint.split(witness_inputs(faces, joint, n_jobs=2, histories=histories, seed=0))
+        parts = dict(zip(specs, cut))
+        del cut
+        np.save(cache / "train_stats.npy", np.ascontiguousarray(stats).view(np.float64))
+        for n, w in todo.items():
+            out[n]["train"] = w.transform(parts[w.spec])
+        del parts
+        for cond, transform in (("as_distributed", None), ("matched", match_format)):
+            for g, folder in groups.items():
+                log(f"dev {cond}/{g}")
+                files = find_images([folder], recursive=True)
+                got = largest_inputs(files, {n: w.spec for n, w in todo.items()}, transform=transform, config=Config())
+                keep = [i for i, (s, _, _) in enumerate(got) if s == "face"]
+                for n, w in todo.items():
+                    out[n][f"{cond}/{g}"] = w.transform(np.stack([got[i][1][n] for i in keep]))
+                    out[n][f"{cond}/{g}/stats"] = np.array([got[i][2] for i in keep])
+                    out[n][f"{cond}/{g}/source"] = np.array([Path(files[i]).relative_to(folder).parts[0] if g == "real" else g
+                                                             for i in keep])
+        for n in todo:
+            np.savez(cache / f"{n}.npz", **out[n])
+        log("features cached")
+    train_feats, dev_feats, meta = {}, {}, {}
+    for n in witnesses:
+        with np.load(cache / f"{n}.npz", allow_pickle=False) as z:
+            train_feats[n] = z["train"]
+            dev_feats[n] = {k: z[k] for k in z.files if k != "train" and not k.endswith(("/stats", "/source"))}
+            meta = {k: z[k] for k in z.files if k.endswith(("/stats", "/source"))}
+    return train_feats, dev_feats, meta
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--witnesses", default="appearance,spectrum,cooc,spam")
+    parser.add_argument("--fuse", default="appearance+spectrum,appearance+cooc,spectrum+cooc,appearance+spectrum+cooc",
+                        help="witness sets to fuse, + inside a set, comma between sets")
+    parser.add_argument("--conditional", default="cooc,spectrum",
+                        help="witnesses to also score as log p(features, stats) - log p(stats) (named NAME|stats)")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--cache", default="/tmp/tournament")
+    parser.add_argument("--histories", type=int, default=2)
+    parser.add_argument("--loso", action="store_true", help="also leave one real source out (refits every mixture 15 times)")
+    parser.add_argument("--out", default=None, help="write every number as JSON here")
+    args = parser.parse_args()
+
+    from facecheck.evaluate import auc, controlled_aucs
+    from facecheck.train.calibrate import _choose_mixture, COMPONENTS, COVARIANCES
+    from facecheck.likelihood import FaceScorer
+
+    data, cache = Path(args.data), Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    all_w = candidates()
+    names = [n.strip() for n in args.witnesses.split(",") if n.strip()]
+    faces, sources = training_faces(data, Path.home() / ".cache" / "facecheck")
+    log(f"{len(faces)} training faces from {len(set(sources))} sources")
+    train_feats, dev_feats, meta = features({n: all_w[n] for n in names}, faces, data, cache, args.histories)
+    k = args.histories + 1
+    split, src = np.tile(faces.split, k), np.tile(sources, k)
+
+    report: dict = {"witnesses": {}, "fusions": {}}
+    logliks: dict = {}  # name -> {"select", "calib", dev key}
+    scorers = {}
+    for name in names:
+        X = train_feats[name]
+        best, cands = _choose_mixture(X[split == "train"], X[split == "select"], n_dims=64, components=COMPONENTS,
+                                      covariances=COVARIANCES, seed=0)
+        scorers[name] = best
+        logliks[name] = {"select": best.score_samples(X[split == "select"]), "calib": best.score_samples(X[split == "calib"]),
+                         **{key: best.score_samples(v) for key, v in dev_feats[name].items()}}
+        log(f"{name}: {best.n_components} {best.covariance_type}")
+        report["witnesses"][name] = {"mixture": f"{best.n_components} {best.covariance_type}"}
+
+    for name in [n for n in args.conditional.split(",") if n in names]:
+        logliks[f"{name}|stats"] = conditional(train_feats[name], np.load(cache / "train_stats.npy"), split,
+                                               dev_feats[name], meta, seed=0)
+        log(f"{name}|stats done")
+    names_all = list(logliks)
+
+    def fused_scores(parts: list[str], rule: str) -> dict:
+        """{key: fused score} of a witness set under a fusion rule (statistics from "select", never from dev)."""
+        from scipy.stats import norm
+
+        out = {}
+        keys = [key for key in logliks[parts[0]] if key != "select"]
+        for key in keys:
+            if rule == "sum":
+                out[key] = sum((logliks[p][key] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts)
+            else:  # p-values from the select split's empirical distribution
+                ps = []
+                for p in parts:
+                    ref = np.sort(logliks[p]["select"])
+                    ps.append((np.searchsorted(ref, logliks[p][key], side="right") + 1) / (len(ref) + 2))
+                ps = np.array(ps)
+                out[key] = norm.ppf(ps).sum(axis=0) / np.sqrt(len(parts)) if rule == "stouffer" else 2 * np.log(ps).sum(axis=0)
+        return out
+
+    def measure(scores: dict) -> dict:
+        """Every dev number of one score (higher = more real): per condition raw/controlled AUC per generator, pair, false alarms."""
+        res = {}
+        thr = np.quantile(scores["calib"], 0.01)
+        for cond in ("as_distributed", "matched"):
+            groups = {key.split("/")[1]: (scores[key], meta[f"{key}/stats"]) for key in scores if key.startswith(cond + "/")}
+            a = controlled_aucs(groups)
+            real_src = meta[f"{cond}/real/source"]
+            pair_real = real_src == PAIR[1]
+            r = {"auc": {g: v["auc"] for g, v in a.items()}, "auc_controlled": {g: v["auc_controlled"] for g, v in a.items()},
+                 "pair_auc": auc(scores[f"{cond}/real"][pair_real], scores[f"{cond}/{PAIR[0]}"]),
+                 "fpr_by_source": {s: float(np.mean(scores[f"{cond}/real"][real_src == s] < thr)) for s in sorted(set(real_src))},
+                 "tpr_at_thr": {g: float(np.mean(scores[f"{cond}/{g}"] < thr)) for g in a}}
+            r["mean_auc"] = float(np.mean(list(r["auc"].values())))
+            r["mean_auc_controlled"] = float(np.mean(list(r["auc_controlled"].values())))
+            res[cond] = r
+        return res
+
+    rows = {name: measure(logliks[name]) for name in names_all}
+    for combo in [c.split("+") for c in args.fuse.split(",") if c]:
+        if all(p in names_all for p in combo):
+            for rule in ("sum", "stouffer", "fisher"):
+                rows[f"{'+'.join(combo)}:{rule}"] = measure(fused_scores(combo, rule))
+    if args.loso:
+        for name in names:
+            report["witnesses"][name]["loso_fpr"] = loso(train_feats[name], split, src, scorers[name])
+            log(f"{name}: leave-one-source-out done")
+    print_table(rows, report)
+    report["rows"] = rows
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def conditional(X: np.ndarray, S: np.ndarray, split: np.ndarray, dev: dict, meta: dict, *, seed: int = 0,
+                n_dims: int = 32, k: int = 8) -> dict:
+    """{"select", "calib", dev key: log p(z, s) - log p(s)}: a witness's likelihood given the nuisance statistics s.
+
+    z: the features' whitened PCA (fitted on "train"); s: the statistics, standardised. An unusual size or
+    sharpness alone then costs nothing; only features unusual for faces of those statistics do.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    train = split == "train"
+    mu, sd = X[train].mean(0), X[train].std(0) + 1e-6
+    pca = PCA(n_dims, whiten=True, random_state=seed).fit((X[train] - mu) / sd)
+    smu, ssd = S[train].mean(0), S[train].std(0) + 1e-6
+
+    def joint(x, st):
+        return np.c_[pca.transform((x - mu) / sd), (st - smu) / ssd]
+
+    both = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, random_state=seed, max_iter=200).fit(joint(X[train], S[train]))
+    alone = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, random_state=seed, max_iter=200).fit((S[train] - smu) / ssd)
+
+    def score(x, st):
+        return both.score_samples(joint(x, st)) - alone.score_samples((st - smu) / ssd)
+
+    out = {s: score(X[split == s], S[split == s]) for s in ("select", "calib")}
+    for key, x in dev.items():
+        out[key] = score(x, np.delete(meta[f"{key}/stats"], QUANT, axis=1))
+    return out
+
+
+def loso(X: np.ndarray, split: np.ndarray, src: np.ndarray, chosen) -> dict:
+    """{source: false alarms on its faces at the 1% threshold of a mixture fitted and calibrated without it}."""
+    from facecheck.likelihood import FaceScorer
+
+    out = {}
+    for s in sorted(set(src)):
+        keep = src != s
+        scorer = FaceScorer(chosen.n_components, covariance_type=chosen.covariance_type, n_dims=chosen.n_dims,
+                            random_state=0).fit(X[keep & (split == "train")])
+        thr = np.quantile(scorer.score_samples(X[keep & (split == "calib")]), 0.01)
+        out[s] = float(np.mean(scorer.score_samples(X[~keep]) < thr))
+    return out
+
+
+def print_table(rows: dict, report: dict) -> None:
+    gens = sorted(next(iter(rows.values()))["matched"]["auc"])
+    head = f"{'candidate':<34}{'cond':<6}" + "".join(f"{g[:8]:>9}{'ctl':>6}" for g in gens) + f"{'mean':>7}{'ctl':>6}{'pair':>6}{'maxFA':>7}"
+    print(head)
+    for name, r in rows.items():
+        for cond in ("as_distributed", "matched"):
+            m = r[cond]
+            cells = "".join(f"{m['auc'][g]:>9.3f}{m['auc_controlled'][g]:>6.3f}" for g in gens)
+            print(f"{name:<34}{cond[:5]:<6}{cells}{m['mean_auc']:>7.3f}{m['mean_auc_controlled']:>6.3f}{m['pair_auc']:>6.3f}"
+                  f"{max(m['fpr_by_source'].values()):>7.3f}")
+    for name, w in report["witnesses"].items():
+        if "loso_fpr" in w:
+            print(f"LOSO {name:<12} " + " ".join(f"{s}={v:.3f}" for s, v in w["loso_fpr"].items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

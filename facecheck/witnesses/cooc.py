@@ -1,0 +1,152 @@
+"""The co-occurrence witness: how neighbouring pixels of a face depend on each other, at the image's own resolution.
+
+Steganalysis's rich models describe local pixel dependencies by co-occurrences of quantised residuals
+(SPAM, Pevny, Bas and Fridrich 2010; SRM, Fridrich and Kodovsky 2012). A camera's sensor noise,
+demosaicing and JPEG leave one kind of dependency between neighbours; a generator's decoder another.
+These are higher-order statistics, not a function of the power spectrum. Nothing to train: the
+features are histograms, and the witness's mixture of real faces does the rest.
+
+Three blocks, from the native-resolution patches of the face (never resized):
+- `spam`: second-order SPAM of the luminance's first differences truncated to +-3, the four straight
+  directions averaged, and the four diagonal ones (2 x 343);
+- `spam2`: the same of the second differences (x[j-1] - 2 x[j] + x[j+1]) quantised by 2 and truncated
+  to +-2 (2 x 125);
+- `rgb`: the joint histogram of the R, G and B first differences at one pixel, truncated to +-2, over
+  horizontal and vertical differences (125): how the colour channels' residuals are tied together.
+Each histogram is normalised and square-rooted (the Hellinger embedding, so a Gaussian mixture sees
+relative rather than absolute changes of small bins).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, WeightsError
+from .base import PatchSpec, Witness, spec_from_dict
+
+_CHUNK = 128  # faces per batch (bounded memory)
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+BLOCKS = ("spam", "spam2", "rgb")
+
+
+class CoocWitness(Witness):
+    """Co-occurrences of truncated residuals of the face's native-resolution patches."""
+
+    kind = "cooc"
+    file_suffix = ".json"
+
+    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,
+                 name: str = "cooc"):
+        blocks = tuple(blocks)
+        if not blocks or set(blocks) - set(BLOCKS) or len(set(blocks)) != len(blocks):
+            raise ConfigError(f"co-occurrence blocks {blocks}: choose one or more of {', '.join(BLOCKS)}")
+        if spec.size < 8:
+            raise ConfigError(f"patch size {spec.size}: the co-occurrence witness needs at least 8 px")
+        self.spec, self.blocks, self.name = spec, blocks, name
+
+    @property
+    def n_features(self) -> int:
+        return sum({"spam": 686, "spam2": 250, "rgb": 125}[b] for b in self.blocks)
+
+    def transform(self, inputs: np.ndarray) -> np.ndarray:
+        """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8."""
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
+            raise ConfigError(f"co-occurrence inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
+        n = len(inputs)
+        if n == 0:
+            return np.zeros((0, self.n_features), np.float32)
+        if n > _CHUNK:
+            return np.concatenate([self.transform(inputs[i : i + _CHUNK]) for i in range(0, n, _CHUNK)])
+        rgb = inputs.astype(np.int16)  # (N, P, S, S, 3)
+        luma = np.rint(inputs @ _LUMA).astype(np.int16)
+        parts = []
+        if "spam" in self.blocks:
+            parts += _spam(luma, order=1, q=1, t=3)
+        if "spam2" in self.blocks:
+            parts += _spam(luma, order=2, q=2, t=2)
+        if "rgb" in self.blocks:
+            parts.append(_rgb_cooc(rgb, t=2))
+        return np.sqrt(np.concatenate(parts, axis=1)).astype(np.float32)
+
+    def config(self) -> dict:
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "blocks": list(self.blocks)}
+
+    def save(self, path: str | Path) -> None:
+        """Nothing to learn: the file records the configuration (JSON), so every witness has a file."""
+        Path(path).write_text(json.dumps({"blocks": list(self.blocks)}) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path, config: dict, *, name: str = "cooc", device: str = "cpu") -> "CoocWitness":
+        try:
+            spec = spec_from_dict(config["spec"])
+            blocks = config["blocks"]
+            if (not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8
+                    or not 0 < spec.scale < 100 or not isinstance(blocks, list)):
+                raise ValueError("the co-occurrence witness needs a patch spec of 8-512 px, grid 1-8, and a list of blocks")
+            if Path(path).stat().st_size > 4096:
+                raise ValueError("file too large")
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("blocks") != blocks:
+                raise ValueError("the file does not match the manifest")
+            return cls(spec=spec, blocks=tuple(blocks), name=name)
+        except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
+            raise WeightsError(f"{path}: cannot load the co-occurrence witness ({exc})") from None
+
+
+def _histogram(codes: np.ndarray, bins: int) -> np.ndarray:
+    """(N, ...) integer codes in [0, bins) -> (N, bins) normalised histograms, one per face."""
+    n = len(codes)
+    flat = codes.reshape(n, -1) + (np.arange(n, dtype=np.int32) * bins)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n * bins).reshape(n, bins).astype(np.float64)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def _spam(x: np.ndarray, *, order: int, q: int, t: int) -> list[np.ndarray]:
+    """Second-order SPAM of (N, P, S, S) images: [straight, diagonal], each (N, (2t + 1)^3).
+
+    Residuals of `order` (1: x[j] - x[j+1]; 2: x[j-1] - 2 x[j] + x[j+1]) along a direction, divided by
+    `q`, rounded and truncated to [-t, t]; the histogram of three consecutive residuals along the same
+    direction. The opposite direction's histogram is the same one with each triplet reversed (and, for
+    first differences, negated), so four directions are computed and eight averaged.
+    """
+    m = 2 * t + 1
+    bins = m**3
+    codes = np.arange(bins)
+    a, b, c = codes // (m * m), codes // m % m, codes % m
+    # The opposite direction sees each triplet reversed; a first difference also changes sign there.
+    reverse = (m - 1 - c) * m * m + (m - 1 - b) * m + (m - 1 - a) if order == 1 else c * m * m + b * m + a
+
+    def residual(y: np.ndarray, dy: int, dx: int) -> np.ndarray:
+        """The residual along (dy, dx) and its triplet codes, on the pixels where both are defined."""
+        h, w = y.shape[-2:]
+        span = order + 3  # pixels under three consecutive residuals
+        ys = [slice(max(0, -dy * (span - 1)) + dy * i, h - max(0, dy * (span - 1)) + dy * i) for i in range(span)]
+        xs = [slice(max(0, -dx * (span - 1)) + dx * i, w - max(0, dx * (span - 1)) + dx * i) for i in range(span)]
+        px = [y[..., ys[i], xs[i]] for i in range(span)]
+        if order == 1:
+            r = [px[i] - px[i + 1] for i in range(3)]
+        else:
+            r = [px[i] - 2 * px[i + 1] + px[i + 2] for i in range(3)]
+        r = [np.clip(v if q == 1 else np.floor_divide(v + q // 2, q), -t, t) + t for v in r]  # int16, round half up
+        return (r[0] * (m * m) + r[1] * m + r[2]).astype(np.int32)
+
+    hists = {d: _histogram(residual(x, *d).reshape(len(x), -1), bins) for d in ((0, 1), (1, 0), (1, 1), (1, -1))}
+    straight = (hists[0, 1] + hists[0, 1][:, reverse] + hists[1, 0] + hists[1, 0][:, reverse]) / 4
+    diagonal = (hists[1, 1] + hists[1, 1][:, reverse] + hists[1, -1] + hists[1, -1][:, reverse]) / 4
+    return [straight, diagonal]
+
+
+def _rgb_cooc(rgb: np.ndarray, *, t: int) -> np.ndarray:
+    """(N, P, S, S, 3) -> (N, (2t + 1)^3): the joint histogram of the R, G, B first differences at each pixel,
+    horizontal and vertical differences pooled (a difference and its negation share a bin pair, so both signs count)."""
+    m = 2 * t + 1
+    out = []
+    for d in (rgb[:, :, :, :-1] - rgb[:, :, :, 1:], rgb[:, :, :-1] - rgb[:, :, 1:]):
+        for sign in (1, -1):
+            r = np.clip(sign * d, -t, t) + t
+            out.append(_histogram((r[..., 0] * (m * m) + r[..., 1] * m + r[..., 2]).astype(np.int32).reshape(len(rgb), -1), m**3))
+    return np.mean(out, axis=0)
