@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ def candidates() -> dict:
     """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle)."""
     from facecheck.weights import load_model
     from facecheck.witnesses.cooc import CoocWitness
+    from facecheck.witnesses.selfdesc import SelfDescWitness
     from facecheck.witnesses.spectrum import SpectrumWitness
 
     shipped = {w.name: w for w in load_model(None).witnesses}
@@ -44,6 +44,7 @@ def candidates() -> dict:
         "spectrum": SpectrumWitness(),
         "cooc": CoocWitness(),
         "spam": CoocWitness(blocks=("spam",)),
+        "selfdesc": SelfDescWitness(),
     }
 
 
@@ -153,13 +154,13 @@ def main() -> int:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--cache", default="/tmp/tournament")
     parser.add_argument("--histories", type=int, default=2)
-    parser.add_argument("--loso", action="store_true", help="also leave one real source out (refits every mixture 15 times)")
+    parser.add_argument("--loso", default="", help="witnesses or fused sets (a+b, sum rule) to also measure leaving one "
+                        "training source out (their mixtures refitted once per source), comma-separated")
     parser.add_argument("--out", default=None, help="write every number as JSON here")
     args = parser.parse_args()
 
     from facecheck.evaluate import auc, controlled_aucs
-    from facecheck.train.calibrate import _choose_mixture, COMPONENTS, COVARIANCES
-    from facecheck.likelihood import FaceScorer
+    from facecheck.train.calibrate import COMPONENTS, COVARIANCES, _choose_mixture
 
     data, cache = Path(args.data), Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def main() -> int:
     k = args.histories + 1
     split, src = np.tile(faces.split, k), np.tile(sources, k)
 
-    report: dict = {"witnesses": {}, "fusions": {}}
+    report: dict = {"witnesses": {}, "loso": {}}
     logliks: dict = {}  # name -> {"select", "calib", dev key}
     scorers = {}
     for name in names:
@@ -231,11 +232,14 @@ def main() -> int:
         if all(p in names_all for p in combo):
             for rule in ("sum", "stouffer", "fisher"):
                 rows[f"{'+'.join(combo)}:{rule}"] = measure(fused_scores(combo, rule))
-    if args.loso:
-        for name in names:
-            report["witnesses"][name]["loso_fpr"] = loso(train_feats[name], split, src, scorers[name])
-            log(f"{name}: leave-one-source-out done")
     print_table(rows, report)
+    sys.stdout.flush()
+    if args.loso:
+        for name in [n for n in args.loso.split(",") if n]:
+            parts = name.split("+")
+            report["loso"][name] = loso({p: train_feats[p] for p in parts}, split, src, {p: scorers[p] for p in parts})
+            log(f"{name}: leave-one-source-out done")
+            print(f"LOSO {name:<24} " + " ".join(f"{s}={v:.3f}" for s, v in report["loso"][name].items()), flush=True)
     report["rows"] = rows
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -272,17 +276,28 @@ def conditional(X: np.ndarray, S: np.ndarray, split: np.ndarray, dev: dict, meta
     return out
 
 
-def loso(X: np.ndarray, split: np.ndarray, src: np.ndarray, chosen) -> dict:
-    """{source: false alarms on its faces at the 1% threshold of a mixture fitted and calibrated without it}."""
+def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict) -> dict:
+    """{source: false alarms on its faces at the 1% threshold of a (fused) model fitted and calibrated without it}.
+
+    Each witness's mixture keeps its chosen size and covariance; with several witnesses their standardised
+    log-likelihoods are summed (statistics from "select" without the source), as the bundle does.
+    """
     from facecheck.likelihood import FaceScorer
 
     out = {}
     for s in sorted(set(src)):
         keep = src != s
-        scorer = FaceScorer(chosen.n_components, covariance_type=chosen.covariance_type, n_dims=chosen.n_dims,
-                            random_state=0).fit(X[keep & (split == "train")])
-        thr = np.quantile(scorer.score_samples(X[keep & (split == "calib")]), 0.01)
-        out[s] = float(np.mean(scorer.score_samples(X[~keep]) < thr))
+        fused = {"select": 0.0, "calib": 0.0, "left": 0.0}
+        for name, X in feats.items():
+            c = chosen[name]
+            scorer = FaceScorer(c.n_components, covariance_type=c.covariance_type, n_dims=c.n_dims,
+                                random_state=0).fit(X[keep & (split == "train")])
+            ll = {"select": scorer.score_samples(X[keep & (split == "select")]),
+                  "calib": scorer.score_samples(X[keep & (split == "calib")]), "left": scorer.score_samples(X[~keep])}
+            mu, sd = ll["select"].mean(), ll["select"].std()
+            for k in fused:
+                fused[k] = fused[k] + (ll[k] - mu) / sd
+        out[s] = float(np.mean(fused["left"] < np.quantile(fused["calib"], 0.01)))
     return out
 
 
@@ -296,9 +311,6 @@ def print_table(rows: dict, report: dict) -> None:
             cells = "".join(f"{m['auc'][g]:>9.3f}{m['auc_controlled'][g]:>6.3f}" for g in gens)
             print(f"{name:<34}{cond[:5]:<6}{cells}{m['mean_auc']:>7.3f}{m['mean_auc_controlled']:>6.3f}{m['pair_auc']:>6.3f}"
                   f"{max(m['fpr_by_source'].values()):>7.3f}")
-    for name, w in report["witnesses"].items():
-        if "loso_fpr" in w:
-            print(f"LOSO {name:<12} " + " ".join(f"{s}={v:.3f}" for s, v in w["loso_fpr"].items()))
 
 
 if __name__ == "__main__":

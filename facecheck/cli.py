@@ -289,7 +289,7 @@ def train(
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoint folder (default: OUT.work beside --out)."),
     tasks: str = typer.Option("exif,manipulation", "--tasks", help="Pretext tasks to train (ablations): exif, manipulation, or both."),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
-    witnesses: str = typer.Option("appearance,spectrum", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), spectrum (native-resolution residual spectrum, nothing to train), trace (native-resolution patches, real vs re-rendered; experimental: it did not help on dev, see the model card)."),
+    witnesses: str = typer.Option("appearance,spectrum,cooc", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), spectrum (native-resolution residual spectrum), cooc (native-resolution co-occurrences of residuals), selfdesc (per-face prediction filters; did not help on dev), trace (real vs re-rendered patches; did not help on dev). Only appearance and trace are trained; the others are fixed descriptions with a mixture."),
     trace_steps: int = typer.Option(2500, "--trace-steps", min=1, help="Training steps of the trace witness (32 real/re-rendered pairs each)."),
     histories: int = typer.Option(2, "--histories", min=0, help="Random processing histories (resize, blur, JPEG) per real face for the mixtures, besides the face as it is."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
@@ -307,7 +307,7 @@ def train(
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
-    known = ("appearance", "spectrum", "cooc", "trace")
+    known = ("appearance", "spectrum", "cooc", "selfdesc", "trace")
     if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
         raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
 
@@ -321,6 +321,10 @@ def train(
             from .witnesses.cooc import CoocWitness
 
             return lambda run: CoocWitness()
+        if name == "selfdesc":
+            from .witnesses.selfdesc import SelfDescWitness
+
+            return lambda run: SelfDescWitness()
         from .witnesses.spectrum import SpectrumWitness
 
         return lambda run: SpectrumWitness()

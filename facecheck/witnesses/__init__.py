@@ -21,6 +21,7 @@ KINDS = {
     "trace": ("trace", "TraceWitness"),
     "spectrum": ("spectrum", "SpectrumWitness"),
     "cooc": ("cooc", "CoocWitness"),
+    "selfdesc": ("selfdesc", "SelfDescWitness"),
 }
 
 # Names become file names in a bundle and `loglik_<name>` columns: short, lower case, no separators.

@@ -7,6 +7,7 @@ runs in worker processes and needs no torch; `transform` runs the witness's netw
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..crop import crop_box, crop_face
+from ..errors import ConfigError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,61 @@ class Witness:
     def load(cls, path: str | Path, config: dict, *, name: str, device: str = "cpu") -> "Witness":
         """Rebuild from `config` and weights at `path` (weights_only=True)."""
         raise NotImplementedError
+
+
+class FixedWitness(Witness):
+    """A witness with nothing to learn (a fixed description of native-resolution patches; only its mixture is fitted).
+
+    Subclasses give `label` (for messages), `params()` (the JSON-able parameters beside the spec) and
+    `from_config` (validate and build). The witness's file records its parameters, so every witness
+    has a file and a bundle whose file and manifest disagree is refused.
+    """
+
+    file_suffix = ".json"
+    label = "fixed"
+    n_features: int
+    chunk = 128  # faces per batch: bounded memory, since float copies of a training set's patches would not fit
+
+    def transform(self, inputs: np.ndarray) -> np.ndarray:
+        """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8, in batches of `chunk`."""
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
+            raise ConfigError(f"{self.label} inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
+        if len(inputs) == 0:
+            return np.zeros((0, self.n_features), np.float32)
+        return np.concatenate([self.features(inputs[i : i + self.chunk]) for i in range(0, len(inputs), self.chunk)])
+
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """Features of one batch of valid, non-empty inputs (see `transform`)."""
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "FixedWitness":
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"kind": self.kind, "spec": self.spec.to_dict(), **self.params()}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.params()) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path, config: dict, *, name: str | None = None, device: str = "cpu") -> "FixedWitness":
+        """Rebuild from the manifest's `config`, checked against the file at `path` (JSON, at most 4 KiB)."""
+        name = cls.kind if name is None else name
+        try:
+            spec = spec_from_dict(config["spec"])
+            if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
+                raise ValueError(f"the {cls.label} witness needs a patch spec of 8-512 px and grid 1-8")
+            if Path(path).stat().st_size > 4096:
+                raise ValueError("file too large")
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            witness = cls.from_config(spec, config, name)
+            if data != witness.params():
+                raise ValueError("the file does not match the manifest")
+            return witness
+        except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
+            raise WeightsError(f"{path}: cannot load the {cls.label} witness ({exc})") from None

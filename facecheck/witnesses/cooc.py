@@ -19,24 +19,20 @@ relative rather than absolute changes of small bins).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from ..errors import ConfigError, WeightsError
-from .base import PatchSpec, Witness, spec_from_dict
+from ..errors import ConfigError
+from .base import FixedWitness, PatchSpec
 
-_CHUNK = 128  # faces per batch (bounded memory)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("spam", "spam2", "rgb")
 
 
-class CoocWitness(Witness):
+class CoocWitness(FixedWitness):
     """Co-occurrences of truncated residuals of the face's native-resolution patches."""
 
     kind = "cooc"
-    file_suffix = ".json"
+    label = "co-occurrence"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,
                  name: str = "cooc"):
@@ -51,16 +47,8 @@ class CoocWitness(Witness):
     def n_features(self) -> int:
         return sum({"spam": 686, "spam2": 250, "rgb": 125}[b] for b in self.blocks)
 
-    def transform(self, inputs: np.ndarray) -> np.ndarray:
-        """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8."""
-        inputs = np.asarray(inputs)
-        if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
-            raise ConfigError(f"co-occurrence inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
-        n = len(inputs)
-        if n == 0:
-            return np.zeros((0, self.n_features), np.float32)
-        if n > _CHUNK:
-            return np.concatenate([self.transform(inputs[i : i + _CHUNK]) for i in range(0, n, _CHUNK)])
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """(N, n_features) float32 of (N, P, S, S, 3) uint8 patches: the chosen blocks' histograms, square-rooted."""
         rgb = inputs.astype(np.int16)  # (N, P, S, S, 3)
         luma = np.rint(inputs @ _LUMA).astype(np.int16)
         parts = []
@@ -72,29 +60,14 @@ class CoocWitness(Witness):
             parts.append(_rgb_cooc(rgb, t=2))
         return np.sqrt(np.concatenate(parts, axis=1)).astype(np.float32)
 
-    def config(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict(), "blocks": list(self.blocks)}
-
-    def save(self, path: str | Path) -> None:
-        """Nothing to learn: the file records the configuration (JSON), so every witness has a file."""
-        Path(path).write_text(json.dumps({"blocks": list(self.blocks)}) + "\n", encoding="utf-8")
+    def params(self) -> dict:
+        return {"blocks": list(self.blocks)}
 
     @classmethod
-    def load(cls, path: str | Path, config: dict, *, name: str = "cooc", device: str = "cpu") -> "CoocWitness":
-        try:
-            spec = spec_from_dict(config["spec"])
-            blocks = config["blocks"]
-            if (not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8
-                    or not 0 < spec.scale < 100 or not isinstance(blocks, list)):
-                raise ValueError("the co-occurrence witness needs a patch spec of 8-512 px, grid 1-8, and a list of blocks")
-            if Path(path).stat().st_size > 4096:
-                raise ValueError("file too large")
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("blocks") != blocks:
-                raise ValueError("the file does not match the manifest")
-            return cls(spec=spec, blocks=tuple(blocks), name=name)
-        except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
-            raise WeightsError(f"{path}: cannot load the co-occurrence witness ({exc})") from None
+    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "CoocWitness":
+        if not isinstance(config["blocks"], list):
+            raise ValueError("blocks must be a list")
+        return cls(spec=spec, blocks=tuple(config["blocks"]), name=name)
 
 
 def _histogram(codes: np.ndarray, bins: int) -> np.ndarray:

@@ -8,24 +8,20 @@ cells, so the witness needs no training, only its mixture of real faces.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-from ..errors import ConfigError, WeightsError
-from .base import PatchSpec, Witness, spec_from_dict
+from ..errors import ConfigError
+from .base import FixedWitness, PatchSpec
 
-_CHUNK = 256  # faces per batch
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
 
 
-class SpectrumWitness(Witness):
+class SpectrumWitness(FixedWitness):
     """Log power spectrum of the native-resolution residual, pooled into frequency cells."""
 
     kind = "spectrum"
-    file_suffix = ".json"
+    label = "spectrum"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum"):
         if spec.size % bins or bins % 2:
@@ -37,22 +33,17 @@ class SpectrumWitness(Witness):
         luma = self.bins * (self.bins // 2 + 1)
         return luma + (2 * (self.bins // 2) * (self.bins // 4 + 1) + 3 if self.color else 0)
 
-    def transform(self, inputs: np.ndarray) -> np.ndarray:
-        """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8.
+    chunk = 256
+
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """Features (n, n_features) float32 of a batch of faces' patches (n, P, S, S, 3) uint8.
 
         The luminance residual's relative log spectrum in bins x (bins / 2 + 1) cells; with `color`, also
         the two colour-difference residuals' spectra at half the resolution and the correlations between
         the R, G and B residuals (a camera's demosaicing ties its channels together; a decoder's
         convolutions tie them differently).
         """
-        inputs = np.asarray(inputs)
-        if inputs.ndim != 5 or inputs.shape[2:] != self.spec.shape[1:]:
-            raise ConfigError(f"spectrum inputs have shape {inputs.shape}; expected (N, P, {self.spec.size}, {self.spec.size}, 3)")
-        if len(inputs) > _CHUNK:  # bounded memory: float copies of every patch would not fit for a training set
-            return np.concatenate([self.transform(inputs[i : i + _CHUNK]) for i in range(0, len(inputs), _CHUNK)])
         n, p, s = inputs.shape[:3]
-        if n == 0:
-            return np.zeros((0, self.n_features), np.float32)
         rgb = inputs.reshape(n * p, s, s, 3).astype(np.float32)
         resid = np.stack([cv2.filter2D(x, -1, _KV3, borderType=cv2.BORDER_REFLECT) for x in rgb])  # (M, S, S, 3)
         resid -= resid.mean(axis=(1, 2), keepdims=True)
@@ -67,29 +58,15 @@ class SpectrumWitness(Witness):
             parts.append(np.arctanh(np.clip(corr[:, [0, 0, 1], [1, 2, 2]], -0.999, 0.999)))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def config(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict(), "bins": self.bins, "color": self.color}
-
-    def save(self, path: str | Path) -> None:
-        """Nothing to learn: the file records the configuration (JSON), so every witness has a file."""
-        Path(path).write_text(json.dumps({"bins": self.bins, "color": self.color}) + "\n", encoding="utf-8")
+    def params(self) -> dict:
+        return {"bins": self.bins, "color": self.color}
 
     @classmethod
-    def load(cls, path: str | Path, config: dict, *, name: str = "spectrum", device: str = "cpu") -> "SpectrumWitness":
-        try:
-            spec = spec_from_dict(config["spec"])
-            bins, color = int(config["bins"]), bool(config.get("color", False))
-            if (not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8
-                    or not 0 < spec.scale < 100 or not 2 <= bins <= 64):
-                raise ValueError("the spectrum witness needs a patch spec of 8-512 px, grid 1-8, and 2-64 bins")
-            if Path(path).stat().st_size > 4096:
-                raise ValueError("file too large")
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("bins") != bins or data.get("color") != color:
-                raise ValueError("the file does not match the manifest")
-            return cls(spec=spec, bins=bins, color=color, name=name)
-        except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
-            raise WeightsError(f"{path}: cannot load the spectrum witness ({exc})") from None
+    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "SpectrumWitness":
+        bins = int(config["bins"])
+        if not 2 <= bins <= 64:
+            raise ValueError("the spectrum witness needs 2-64 bins")
+        return cls(spec=spec, bins=bins, color=bool(config.get("color", False)), name=name)
 
 
 def _relative_log_spectrum(resid: np.ndarray, bins: int, n: int, p: int) -> np.ndarray:
