@@ -16,6 +16,19 @@ ASTRONAUT = REPO / "examples" / "astronaut.jpg"
 SHARED = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_cache(tmp_path_factory):
+    """Every test, and every process it starts, caches under a temporary folder, never in the user's ~/.cache."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
+
 @pytest.fixture(scope="session")
 def astronaut_path() -> Path:
     """A public-domain portrait (NASA, via scikit-image) with one detectable face."""
