@@ -34,6 +34,7 @@ QUANT = STATS.index("jpeg_quant")  # the same-format pair: StyleGAN against the 
 def candidates() -> dict:
     """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle)."""
     from facecheck.weights import load_model
+    from facecheck.witnesses.base import PatchSpec
     from facecheck.witnesses.cooc import CoocWitness
     from facecheck.witnesses.selfdesc import SelfDescWitness
     from facecheck.witnesses.spectrum import SpectrumWitness
@@ -45,6 +46,8 @@ def candidates() -> dict:
         "cooc": CoocWitness(),
         "spam": CoocWitness(blocks=("spam",)),
         "selfdesc": SelfDescWitness(),
+        # The box enlarged 2x, as the crops the issue's SPAM probe read whole (face and surroundings).
+        "cooc_wide": CoocWitness(spec=PatchSpec(size=64, grid=3, scale=2.0)),
     }
 
 
@@ -151,15 +154,20 @@ def main() -> int:
                         help="witness sets to fuse, + inside a set, comma between sets")
     parser.add_argument("--conditional", default="cooc,spectrum",
                         help="witnesses to also score as log p(features, stats) - log p(stats) (named NAME|stats)")
+    parser.add_argument("--markdown", action="store_true", help="also print the model card's table of candidates")
+    parser.add_argument("--reuse", action="store_true", help="reuse the mixtures' log-likelihoods an earlier run cached")
+    parser.add_argument("--rules", default="sum,stouffer,fisher,twosided,chi2", help="fusion rules to compare")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--cache", default="/tmp/tournament")
     parser.add_argument("--histories", type=int, default=2)
-    parser.add_argument("--loso", default="", help="witnesses or fused sets (a+b, sum rule) to also measure leaving one "
-                        "training source out (their mixtures refitted once per source), comma-separated")
+    parser.add_argument("--loso", default="", help="witnesses or fused sets to also measure leaving one training source "
+                        "out (their mixtures refitted once per source), comma-separated: a+b+~c:stouffer (~: two-sided; "
+                        "default rule sum)")
     parser.add_argument("--out", default=None, help="write every number as JSON here")
     args = parser.parse_args()
 
     from facecheck.evaluate import auc, controlled_aucs
+    from facecheck.likelihood import FaceScorer
     from facecheck.train.calibrate import COMPONENTS, COVARIANCES, _choose_mixture
 
     data, cache = Path(args.data), Path(args.cache)
@@ -177,11 +185,20 @@ def main() -> int:
     scorers = {}
     for name in names:
         X = train_feats[name]
+        saved = cache / f"{name}.loglik.npz"
+        if args.reuse and saved.exists():  # the mixture chosen by an earlier run, and its log-likelihoods
+            with np.load(saved, allow_pickle=False) as z:
+                logliks[name] = {k: z[k] for k in z.files if k != "mixture"}
+                k_, cov = str(z["mixture"]).split()
+            scorers[name] = FaceScorer(int(k_), covariance_type=cov, n_dims=64)
+            report["witnesses"][name] = {"mixture": f"{k_} {cov}"}
+            continue
         best, cands = _choose_mixture(X[split == "train"], X[split == "select"], n_dims=64, components=COMPONENTS,
                                       covariances=COVARIANCES, seed=0)
         scorers[name] = best
         logliks[name] = {"select": best.score_samples(X[split == "select"]), "calib": best.score_samples(X[split == "calib"]),
                          **{key: best.score_samples(v) for key, v in dev_feats[name].items()}}
+        np.savez(saved, mixture=np.array(f"{best.n_components} {best.covariance_type}"), **logliks[name])
         log(f"{name}: {best.n_components} {best.covariance_type}")
         report["witnesses"][name] = {"mixture": f"{best.n_components} {best.covariance_type}"}
 
@@ -189,6 +206,11 @@ def main() -> int:
         logliks[f"{name}|stats"] = conditional(train_feats[name], np.load(cache / "train_stats.npy"), split,
                                                dev_feats[name], meta, seed=0)
         log(f"{name}|stats done")
+    names_all = list(logliks)
+    for name in [p[1:] for c in args.fuse.split(",") for p in c.split("+") if p.startswith("~")]:
+        if name in logliks and f"~{name}" not in logliks:  # two-sided: too typical is as unusual as too rare
+            med = np.median(logliks[name]["select"])
+            logliks[f"~{name}"] = {k: -np.abs(v - med) for k, v in logliks[name].items()}
     names_all = list(logliks)
 
     def fused_scores(parts: list[str], rule: str) -> dict:
@@ -198,8 +220,14 @@ def main() -> int:
         out = {}
         keys = [key for key in logliks[parts[0]] if key != "select"]
         for key in keys:
+            z = [(logliks[p][key] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts]
             if rule == "sum":
-                out[key] = sum((logliks[p][key] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts)
+                out[key] = sum(z)
+            elif rule == "twosided":  # too typical is anomalous too: distance of the fused score from real faces' median
+                zs = sum((logliks[p]["select"] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts)
+                out[key] = -np.abs(sum(z) - np.median(zs)) / zs.std()
+            elif rule == "chi2":  # every witness two-sided
+                out[key] = -sum(v**2 for v in z)
             else:  # p-values from the select split's empirical distribution
                 ps = []
                 for p in parts:
@@ -230,14 +258,18 @@ def main() -> int:
     rows = {name: measure(logliks[name]) for name in names_all}
     for combo in [c.split("+") for c in args.fuse.split(",") if c]:
         if all(p in names_all for p in combo):
-            for rule in ("sum", "stouffer", "fisher"):
+            for rule in args.rules.split(","):
                 rows[f"{'+'.join(combo)}:{rule}"] = measure(fused_scores(combo, rule))
     print_table(rows, report)
+    if args.markdown:
+        print_markdown(rows)
     sys.stdout.flush()
     if args.loso:
-        for name in [n for n in args.loso.split(",") if n]:
-            parts = name.split("+")
-            report["loso"][name] = loso({p: train_feats[p] for p in parts}, split, src, {p: scorers[p] for p in parts})
+        for name in [n for n in args.loso.split(",") if n]:  # e.g. appearance+spectrum+~cooc:stouffer
+            combo, _, rule = name.partition(":")
+            parts = [p.lstrip("~") for p in combo.split("+")]
+            report["loso"][name] = loso({p: train_feats[p] for p in parts}, split, src, {p: scorers[p] for p in parts},
+                                        rule=rule or "sum", two_sided=[p[1:] for p in combo.split("+") if p.startswith("~")])
             log(f"{name}: leave-one-source-out done")
             print(f"LOSO {name:<24} " + " ".join(f"{s}={v:.3f}" for s, v in report["loso"][name].items()), flush=True)
     report["rows"] = rows
@@ -276,29 +308,40 @@ def conditional(X: np.ndarray, S: np.ndarray, split: np.ndarray, dev: dict, meta
     return out
 
 
-def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict) -> dict:
+def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule: str = "sum", two_sided=()) -> dict:
     """{source: false alarms on its faces at the 1% threshold of a (fused) model fitted and calibrated without it}.
 
-    Each witness's mixture keeps its chosen size and covariance; with several witnesses their standardised
-    log-likelihoods are summed (statistics from "select" without the source), as the bundle does.
+    Each witness's mixture keeps its chosen size and covariance; the fusion is the bundle's
+    (likelihood.FusedScorer with `rule` and the `two_sided` witnesses), its statistics from "select"
+    and its threshold from "calib", both without the source.
     """
-    from facecheck.likelihood import FaceScorer
+    from facecheck.likelihood import FaceScorer, FusedScorer
+    from facecheck.verdict import threshold_at
 
     out = {}
     for s in sorted(set(src)):
         keep = src != s
-        fused = {"select": 0.0, "calib": 0.0, "left": 0.0}
-        for name, X in feats.items():
-            c = chosen[name]
-            scorer = FaceScorer(c.n_components, covariance_type=c.covariance_type, n_dims=c.n_dims,
-                                random_state=0).fit(X[keep & (split == "train")])
-            ll = {"select": scorer.score_samples(X[keep & (split == "select")]),
-                  "calib": scorer.score_samples(X[keep & (split == "calib")]), "left": scorer.score_samples(X[~keep])}
-            mu, sd = ll["select"].mean(), ll["select"].std()
-            for k in fused:
-                fused[k] = fused[k] + (ll[k] - mu) / sd
-        out[s] = float(np.mean(fused["left"] < np.quantile(fused["calib"], 0.01)))
+        scorers = {name: FaceScorer(chosen[name].n_components, covariance_type=chosen[name].covariance_type,
+                                    n_dims=chosen[name].n_dims, random_state=0).fit(X[keep & (split == "train")])
+                   for name, X in feats.items()}
+        fused = FusedScorer(scorers, rule=rule, tails={n: "both" for n in two_sided})
+        fused.fit_fusion(fused.witness_scores({n: X[keep & (split == "select")] for n, X in feats.items()}))
+        thr = threshold_at(fused.score_samples({n: X[keep & (split == "calib")] for n, X in feats.items()}), 0.01)
+        out[s] = float(np.mean(fused.score_samples({n: X[~keep] for n, X in feats.items()}) < thr))
     return out
+
+
+def print_markdown(rows: dict) -> None:
+    """One Markdown row per candidate: mean AUC raw / controlled (as distributed, matched), per generator matched, pair, worst source."""
+    gens = sorted(next(iter(rows.values()))["matched"]["auc"])
+    print("\n| candidate | as distributed: AUC / controlled | matched: AUC / controlled | "
+          + " | ".join(f"{g} matched" for g in gens) + " | StyleGAN vs FFHQ-256, matched | most false alarms on a dev source, matched |")
+    print("|---" * (5 + len(gens)) + "|")
+    for name, r in rows.items():
+        a, m = r["as_distributed"], r["matched"]
+        cells = " | ".join(f"{m['auc'][g]:.3f} / {m['auc_controlled'][g]:.3f}" for g in gens)
+        print(f"| {name} | {a['mean_auc']:.3f} / {a['mean_auc_controlled']:.3f} | {m['mean_auc']:.3f} / {m['mean_auc_controlled']:.3f} | "
+              f"{cells} | {m['pair_auc']:.3f} | {100 * max(m['fpr_by_source'].values()):.1f}% |")
 
 
 def print_table(rows: dict, report: dict) -> None:

@@ -290,6 +290,8 @@ def train(
     tasks: str = typer.Option("exif,manipulation", "--tasks", help="Pretext tasks to train (ablations): exif, manipulation, or both."),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints (0: after every step)."),
     witnesses: str = typer.Option("appearance,spectrum,cooc", "--witnesses", help="Witnesses to train and fuse: appearance (face crops, pretext tasks), spectrum (native-resolution residual spectrum), cooc (native-resolution co-occurrences of residuals), selfdesc (per-face prediction filters; did not help on dev), trace (real vs re-rendered patches; did not help on dev). Only appearance and trace are trained; the others are fixed descriptions with a mixture."),
+    fusion: str = typer.Option("stouffer", "--fusion", help="How witnesses are fused: stouffer (normal quantiles of each witness's p-value among held-out real faces, summed) or sum (standardised log-likelihoods summed, facecheck 0.4.0)."),
+    two_sided: str = typer.Option("cooc", "--two-sided", help="Witnesses for which a face too typical of real faces is unusual too (comma-separated; '' for none). Names the bundle does not have are ignored."),
     trace_steps: int = typer.Option(2500, "--trace-steps", min=1, help="Training steps of the trace witness (32 real/re-rendered pairs each)."),
     histories: int = typer.Option(2, "--histories", min=0, help="Random processing histories (resize, blur, JPEG) per real face for the mixtures, besides the face as it is."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
@@ -330,6 +332,8 @@ def train(
         return lambda run: SpectrumWitness()
 
     builders = [builder(name) for name in chosen if name != "appearance"]
+    if fusion not in ("stouffer", "sum"):
+        raise _fail(f"--fusion {fusion}: choose stouffer or sum")
     progress = None
     if not quiet:
         from functools import partial
@@ -346,7 +350,8 @@ def train(
         bundle = run_training(photos, out, faces=faces or [], settings=settings, init=init, gmm_only=gmm_only,
                               false_alarm=false_alarm, resume=resume, force=force, work_dir=work,
                               n_jobs=jobs, log=log, progress=_tqdm_iter(progress), witness_builders=builders,
-                              appearance="appearance" in chosen, histories=histories)
+                              appearance="appearance" in chosen, histories=histories, fusion=fusion,
+                              two_sided=[w.strip() for w in two_sided.split(",") if w.strip()])
     except KeyboardInterrupt:
         err.print("interrupted: the last checkpoint is kept; rerun with --resume to continue", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None

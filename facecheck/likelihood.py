@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -16,7 +17,13 @@ _FORMAT = "facecheck-face-scorer/1"
 _FUSION_FORMAT = "facecheck-fused-scorer/1"
 FUSION_FILE = "fusion.json"
 REAL_SCORES_FILE = "real_scores.npy"  # the held-out real faces' fused scores, sorted (p_real)
-FUSION_RULE = "sum over witnesses of (loglik - mean) / std, both measured on held-out real faces"
+FUSION_RULES = {
+    "sum": "sum over witnesses of (loglik - mean) / std, both measured on held-out real faces",
+    "stouffer": "Stouffer: sum over witnesses of the normal quantile of the witness's p-value among held-out real "
+                "faces, divided by the square root of the number of witnesses",
+}
+FUSION_RULE = FUSION_RULES["sum"]
+TAILS = ("low", "both")  # a witness's unusual side: low log-likelihood only, or also one too typical of real faces
 
 
 class FaceScorer:
@@ -187,20 +194,34 @@ class FaceScorer:
 
 
 class FusedScorer:
-    """One fitted FaceScorer per witness, fused into one score in standard deviations of real faces.
+    """One fitted FaceScorer per witness, fused into one score (higher = more photographic).
 
-    The fused score of a face is sum over witnesses w of (loglik_w - mean_w) / std_w, where mean_w and
-    std_w are the witness's log-likelihood statistics on held-out real faces (`fit_fusion`): higher is
-    more photographic, and each witness weighs as much as its spread on real faces. With one witness the
-    fused score is an affine function of its log-likelihood.
+    Each witness's log-likelihood is first oriented: with tails "low" it is used as it is; with tails
+    "both" it becomes minus its distance to the median of held-out real faces, so a face too typical of
+    real faces is as unusual as one too rare (a generator's mode-seeking samples can be more likely
+    under a model of real faces than real faces are). Then, with `rule`:
+    - "sum": sum over witnesses w of (s_w - mean_w) / std_w, the statistics of held-out real faces;
+    - "stouffer": sum over witnesses of the normal quantile of s_w's empirical p-value among the held-out
+      real faces' oriented scores, divided by sqrt(number of witnesses): a witness that is unusual for
+      a face counts as much as its rarity, whatever the shape of its distribution.
+    With one witness and the sum rule the fused score is an affine function of its log-likelihood.
 
     Parameters
     ----------
     scorers : witness name -> fitted FaceScorer, in the witnesses' order.
+    rule : "sum" (facecheck 0.4.0's) or "stouffer".
+    tails : witness name -> "low" or "both" (default "low").
     """
 
-    def __init__(self, scorers: dict[str, FaceScorer]):
+    def __init__(self, scorers: dict[str, FaceScorer], *, rule: str = "sum", tails: dict[str, str] | None = None):
+        if rule not in FUSION_RULES:
+            raise ValueError(f"fusion rule {rule!r}: use one of {', '.join(FUSION_RULES)}")
+        tails = dict(tails or {})
+        if set(tails) - set(scorers) or set(tails.values()) - set(TAILS):
+            raise ValueError(f"tails {tails}: give 'low' or 'both' for witnesses among {list(scorers)}")
         self.scorers = dict(scorers)
+        self.rule = rule
+        self.tails = {name: tails.get(name, "low") for name in self.scorers}
 
     @property
     def names(self) -> list[str]:
@@ -218,15 +239,27 @@ class FusedScorer:
         self._check_keys(features_by_witness, "features")
         return {name: self.scorers[name].score_samples(features_by_witness[name]) for name in self.names}
 
+    def _oriented(self, name: str, ll: np.ndarray) -> np.ndarray:
+        ll = np.asarray(ll, np.float64)
+        return ll if self.tails[name] == "low" else -np.abs(ll - self.centre_[name])
+
     def fit_fusion(self, logliks_by_witness: dict[str, np.ndarray]) -> "FusedScorer":
-        """Store each witness's mean and std of log-likelihood on held-out real faces; returns self."""
+        """Learn each witness's statistics on held-out real faces' log-likelihoods (median for two-sided
+        witnesses, mean and std, and for the Stouffer rule the sorted oriented scores); returns self."""
         self._check_keys(logliks_by_witness, "log-likelihoods")
-        self.mean_, self.std_ = {}, {}
+        self.mean_, self.std_, self.centre_, self.reference_ = {}, {}, {}, {}
         for name, ll in logliks_by_witness.items():
             ll = np.asarray(ll, dtype=np.float64)
             if ll.ndim != 1 or len(ll) < 2 or not np.all(np.isfinite(ll)) or not np.std(ll) > 0:
                 raise ValueError(f"witness {name!r}: fusion needs 2 or more finite, not all equal log-likelihoods")
-            self.mean_[name], self.std_[name] = float(np.mean(ll)), float(np.std(ll))
+            if self.tails[name] == "both":
+                self.centre_[name] = float(np.median(ll))
+            s = self._oriented(name, ll)
+            self.mean_[name], self.std_[name] = float(np.mean(s)), float(np.std(s))
+            if not self.std_[name] > 0:
+                raise ValueError(f"witness {name!r}: its oriented scores on real faces are all equal")
+            if self.rule == "stouffer":
+                self.reference_[name] = np.sort(s)
         self.threshold_ = None
         self.false_alarm_ = None
         self.real_scores_ = None
@@ -237,7 +270,10 @@ class FusedScorer:
         if not hasattr(self, "mean_"):
             raise NotFittedError("this FusedScorer has no fusion statistics; call fit_fusion() or load one")
         self._check_keys(logliks_by_witness, "log-likelihoods")
-        return sum((np.asarray(ll, np.float64) - self.mean_[w]) / self.std_[w] for w, ll in logliks_by_witness.items())
+        oriented = {w: self._oriented(w, ll) for w, ll in logliks_by_witness.items()}
+        if self.rule == "sum":
+            return sum((s - self.mean_[w]) / self.std_[w] for w, s in oriented.items())
+        return sum(_normal_quantile(_p_values(self.reference_[w], s)) for w, s in oriented.items()) / np.sqrt(len(oriented))
 
     def score_samples(self, features_by_witness: dict[str, np.ndarray]) -> np.ndarray:
         """Fused scores (n_faces,) of features {name: (n_faces, n_features)} (higher = more photographic)."""
@@ -259,27 +295,41 @@ class FusedScorer:
         return decide_many(self.score_samples(features_by_witness), self.threshold_)
 
     def fusion_dict(self) -> dict:
-        """The fusion statistics, threshold and false-alarm rate as plain JSON values."""
+        """The fusion rule and statistics, threshold and false-alarm rate as plain JSON values."""
         if not hasattr(self, "mean_"):
             raise NotFittedError("this FusedScorer has no fusion statistics; call fit_fusion() first")
-        return {
-            "rule": FUSION_RULE,
-            "stats": {w: {"mean": self.mean_[w], "std": self.std_[w]} for w in self.names},
-            "threshold": self.threshold_,
-            "false_alarm": self.false_alarm_,
-        }
+        stats = {}
+        for w in self.names:
+            stats[w] = {"mean": self.mean_[w], "std": self.std_[w]}
+            if self.tails[w] == "both":
+                stats[w].update(tails="both", centre=self.centre_[w])
+            if self.rule == "stouffer":
+                stats[w]["reference"] = self.reference_[w].tolist()
+        return {"rule": FUSION_RULES[self.rule], "method": self.rule, "stats": stats,
+                "threshold": self.threshold_, "false_alarm": self.false_alarm_}
 
     @classmethod
     def from_parts(cls, scorers: dict[str, FaceScorer], fusion: dict) -> "FusedScorer":
         """Rebuild from fitted scorers and a `fusion_dict`; ValueError when they do not fit together."""
-        fused = cls(scorers)
         stats = fusion["stats"]
-        if not isinstance(stats, dict) or list(stats) != fused.names:
-            raise ValueError(f"fusion statistics are for {list(stats)}, the scorers for {fused.names}")
+        if not isinstance(stats, dict) or list(stats) != list(scorers):
+            raise ValueError(f"fusion statistics are for {list(stats)}, the scorers for {list(scorers)}")
+        method = fusion.get("method", "sum")  # bundles before 0.5.0 summed standardised log-likelihoods
+        fused = cls(scorers, rule=method, tails={w: stats[w].get("tails", "low") for w in stats})
         fused.mean_ = {w: float(stats[w]["mean"]) for w in fused.names}
         fused.std_ = {w: float(stats[w]["std"]) for w in fused.names}
+        fused.centre_ = {w: float(stats[w]["centre"]) for w in fused.names if fused.tails[w] == "both"}
+        fused.reference_ = {}
+        if method == "stouffer":
+            for w in fused.names:
+                ref = np.asarray(stats[w]["reference"], np.float64)
+                if ref.ndim != 1 or len(ref) < 2 or not np.all(np.isfinite(ref)) or np.any(np.diff(ref) < 0):
+                    raise ValueError(f"witness {w!r}: the reference scores must be 2 or more finite numbers, sorted")
+                fused.reference_[w] = ref
         if not all(np.isfinite(fused.mean_[w]) and 0 < fused.std_[w] < np.inf for w in fused.names):
             raise ValueError("fusion statistics must be finite, with positive standard deviations")
+        if not all(np.isfinite(c) for c in fused.centre_.values()):
+            raise ValueError("fusion centres must be finite")
         fused.threshold_ = None if fusion["threshold"] is None else float(fusion["threshold"])
         fused.false_alarm_ = None if fusion["false_alarm"] is None else float(fusion["false_alarm"])
         real = fusion.get("real_scores")
@@ -313,6 +363,19 @@ class FusedScorer:
             return cls.from_parts(scorers, fusion)
         except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise WeightsError(f"{path}: not a valid fused-scorer file ({str(exc) or type(exc).__name__})") from None
+
+
+def _p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(rank + 1) / (n + 2) of each score among n sorted reference scores: a p-value never 0 or 1."""
+    return (np.searchsorted(reference, scores, side="right") + 1.0) / (len(reference) + 2.0)
+
+
+_INV_CDF = np.frompyfunc(NormalDist().inv_cdf, 1, 1)
+
+
+def _normal_quantile(p: np.ndarray) -> np.ndarray:
+    """The standard normal quantile of each p in (0, 1) (the standard library's; SciPy stays out of a scan)."""
+    return np.asarray(_INV_CDF(np.asarray(p, np.float64)), np.float64).reshape(np.shape(p))
 
 
 def load_real_scores(path: str | Path) -> np.ndarray:

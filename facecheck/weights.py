@@ -269,7 +269,7 @@ def save_bundle(
             "facecheck_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "witnesses": entries,
-            "fusion": {"rule": fusion["rule"], "stats": fusion["stats"]},
+            "fusion": {"rule": fusion["rule"], "method": fusion["method"], "stats": fusion["stats"]},
             "threshold": fusion["threshold"],
             "false_alarm": fusion["false_alarm"],
             # The held-out (calibration) real faces' fused scores, sorted: a face's p_real is its rank among them.

@@ -283,3 +283,64 @@ def test_fused_misuse_raises_typed_errors(tmp_path, fused):
     with pytest.raises(ValueError, match="not all equal"):
         FusedScorer(fused.scorers).fit_fusion({"appearance": np.ones(10), "trace": np.arange(10.0)})
     assert list(tmp_path.iterdir()) == []
+
+
+# --- Stouffer fusion and two-sided witnesses (0.5.0) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stouffer(fused) -> FusedScorer:
+    s = FusedScorer(fused.scorers, rule="stouffer", tails={"trace": "both"})
+    return s.fit_fusion(s.witness_scores(_two_witnesses(300, 1))).calibrate(_two_witnesses(400, 2), 0.05)
+
+
+def test_stouffer_sums_normal_quantiles_of_each_witness_p_value(stouffer):
+    from statistics import NormalDist
+
+    held_out = stouffer.witness_scores(_two_witnesses(300, 1))
+    X = _two_witnesses(20, 3)
+    logliks = stouffer.witness_scores(X)
+    centre = float(np.median(held_out["trace"]))
+    assert stouffer.centre_["trace"] == pytest.approx(centre)
+    oriented = {"appearance": held_out["appearance"], "trace": -np.abs(held_out["trace"] - centre)}
+    expected = np.zeros(20)
+    for w, ll in logliks.items():
+        s = ll if w == "appearance" else -np.abs(ll - centre)
+        p = np.array([(np.sum(oriented[w] <= v) + 1) / (len(oriented[w]) + 2) for v in s])
+        expected += np.array([NormalDist().inv_cdf(q) for q in p])
+    np.testing.assert_allclose(stouffer.fuse(logliks), expected / np.sqrt(2), rtol=1e-9)
+
+
+def test_a_two_sided_witness_flags_faces_too_typical_of_real_ones(stouffer):
+    """A face at the very mode of the two-sided witness is as unusual as one far in its tail."""
+    held_out = stouffer.witness_scores(_two_witnesses(300, 1))
+    typical = {"appearance": np.full(1, np.median(held_out["appearance"])), "trace": np.full(1, held_out["trace"].max() + 50)}
+    median = {w: np.full(1, np.median(ll)) for w, ll in held_out.items()}
+    assert stouffer.fuse(typical)[0] < stouffer.fuse(median)[0] - 1
+    one_sided = FusedScorer(stouffer.scorers, rule="stouffer").fit_fusion(held_out)
+    assert one_sided.fuse(typical)[0] > one_sided.fuse(median)[0]
+
+
+def test_stouffer_fusion_round_trips_through_its_dict(stouffer):
+    d = stouffer.fusion_dict()
+    assert d["method"] == "stouffer" and d["stats"]["trace"]["tails"] == "both" and len(d["stats"]["trace"]["reference"]) == 300
+    back = FusedScorer.from_parts(stouffer.scorers, d)
+    X = _two_witnesses(30, 4)
+    np.testing.assert_allclose(back.score_samples(X), stouffer.score_samples(X), rtol=1e-12)
+    bad = {**d, "stats": {**d["stats"], "trace": {**d["stats"]["trace"], "reference": [3.0, 1.0, 2.0]}}}
+    with pytest.raises(ValueError, match="sorted"):
+        FusedScorer.from_parts(stouffer.scorers, bad)
+    with pytest.raises(ValueError):
+        FusedScorer(stouffer.scorers, rule="median")
+    with pytest.raises(ValueError):
+        FusedScorer(stouffer.scorers, tails={"trace": "high"})
+
+
+def test_bundles_before_0_5_sum_one_sided(fused):
+    d = fused.fusion_dict()
+    old = {"stats": {w: {"mean": s["mean"], "std": s["std"]} for w, s in d["stats"].items()},
+           "threshold": d["threshold"], "false_alarm": d["false_alarm"]}  # no method, no tails: 0.4.0's manifest
+    back = FusedScorer.from_parts(fused.scorers, old)
+    assert back.rule == "sum" and set(back.tails.values()) == {"low"}
+    X = _two_witnesses(30, 5)
+    np.testing.assert_allclose(back.score_samples(X), fused.score_samples(X), rtol=1e-12)

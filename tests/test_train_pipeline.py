@@ -380,3 +380,24 @@ def test_train_without_the_appearance_witness(photo_folder, tmp_path, tiny_model
     assert [w.name for w in model.witnesses] == ["spectrum"] and model.manifest["training"]["histories"] == 1
     gmm = model.manifest["training"]
     assert "settings" not in gmm  # no appearance training happened
+
+
+def test_train_fixed_witnesses_with_stouffer_fusion_and_a_two_sided_witness(photo_folder, tmp_path):
+    """The shipped recipe's fusion: a bundle with the co-occurrence witness two-sided, fused by Stouffer's rule,
+    loads back and scores its own held-out faces as it stored them."""
+    from facecheck.weights import load_model
+    from facecheck.witnesses.cooc import CoocWitness
+    from facecheck.witnesses.spectrum import SpectrumWitness
+
+    out = train([photo_folder], tmp_path / "b", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
+                n_jobs=1, appearance=False, histories=1, fusion="stouffer", two_sided=["cooc", "absent"],
+                witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8),
+                                  lambda run: CoocWitness(spec=PatchSpec(32, 2))])
+    model = load_model(out)
+    assert [w.name for w in model.witnesses] == ["spectrum", "cooc"]
+    assert model.manifest["fusion"]["method"] == "stouffer"
+    assert model.scorer.tails == {"spectrum": "low", "cooc": "both"}
+    assert model.manifest["fusion"]["stats"]["cooc"]["tails"] == "both"
+    # The threshold is the stored real scores' order statistic at the bundle's rate.
+    real = model.real_scores.scores_
+    assert model.threshold in real and np.mean(real < model.threshold) <= model.false_alarm

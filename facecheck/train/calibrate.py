@@ -90,9 +90,11 @@ def fit_fused(
     n_dims: int = 64,
     components: tuple[int, ...] = COMPONENTS,
     covariances: tuple[str, ...] = COVARIANCES,
+    rule: str = "sum",
+    tails: dict[str, str] | None = None,
 ) -> tuple[FusedScorer, dict]:
     """Fit each witness's mixture on "train" (chosen on "select"), the fusion statistics on "select",
-    and the threshold of the fused score on "calib".
+    and the threshold of the fused score on "calib" (`rule` and `tails`: see FusedScorer).
 
     Parameters
     ----------
@@ -112,12 +114,13 @@ def fit_fused(
         scorers[name], candidates = _choose_mixture(train, select, n_dims=n_dims, components=components,
                                                     covariances=covariances, seed=seed)
         witnesses[name] = {"chosen": _chosen(scorers[name]), "candidates": candidates}
-    fused = FusedScorer(scorers)
+    fused = FusedScorer(scorers, rule=rule, tails=tails)
     fused.fit_fusion(fused.witness_scores({name: s[1] for name, s in splits.items()}))
     fused.calibrate({name: s[2] for name, s in splits.items()}, false_alarm)
     report = {
         "witnesses": witnesses,
-        "fusion": fused.fusion_dict()["stats"],
+        "fusion": {w: {k: v for k, v in st.items() if k != "reference"} for w, st in fused.fusion_dict()["stats"].items()},
+        "fusion_rule": rule,
         "faces": _counts(*next(iter(splits.values()))),
         "threshold": fused.threshold_,
         "false_alarm": false_alarm,

@@ -109,6 +109,8 @@ def train(
     witness_builders: Sequence[WitnessBuilder] = (),
     appearance: bool = True,
     histories: int = 2,
+    fusion: str = "sum",
+    two_sided: Sequence[str] = (),
 ) -> Path:
     """Train a model bundle from camera photos, or with `gmm_only` refit every mixture and the fusion of
     `init`'s witnesses (default: the shipped bundle); returns its path.
@@ -116,6 +118,9 @@ def train(
     The bundle's witnesses: the appearance witness trained here (fine-tuned from `init`'s with `init`;
     left out when `appearance` is false), then one per `witness_builders` entry (not called with `gmm_only`).
     Every mixture sees each real face as it is and after `histories` random processing histories.
+    `fusion` is the rule that fuses the witnesses ("sum" or "stouffer"); the witnesses named in
+    `two_sided` count a face too typical of real faces as unusual too (see likelihood.FusedScorer); names
+    the bundle does not have are ignored.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -208,7 +213,8 @@ def train(
     features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed))
                 for w in witnesses}
     summary["histories"] = histories
-    scorer, gmm_report = fit_fused(features, np.tile(all_faces.split, histories + 1), false_alarm=false_alarm, seed=settings.seed)
+    scorer, gmm_report = fit_fused(features, np.tile(all_faces.split, histories + 1), false_alarm=false_alarm,
+                                   seed=settings.seed, rule=fusion, tails={n: "both" for n in two_sided if n in names})
     for name, r in gmm_report["witnesses"].items():
         log(f"GMM of {name}: {r['chosen']} (best held-out log-likelihood of {len(r['candidates'])} candidates)")
     log(f"threshold {scorer.threshold_:.2f} (fused score) at {false_alarm:.0%} false alarms on "
