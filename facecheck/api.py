@@ -24,9 +24,10 @@ from .weights import Model, load_model
 class FaceScore:
     """One face's result: where it is, its score and the verdict.
 
-    `loglik` is the fused score: the sum over witnesses of (log-likelihood - mean) / std, both measured on
-    held-out real faces, so in standard deviations of real faces (higher = more photographic; for a
-    facecheck-bundle/1 bundle, the one witness's log-likelihood itself). `threshold` and `margin` are in
+    `loglik` is the fused score of the witnesses' log-likelihoods by the bundle's rule (Stouffer's: the
+    normal quantiles of each witness's p-value among held-out real faces, summed over sqrt(n); bundles
+    from 0.4.0: their standardised sum; higher = more photographic; for a facecheck-bundle/1 bundle, the
+    one witness's log-likelihood itself). `threshold` and `margin` are in
     the same unit. `p_real` is the share of the bundle's held-out real faces that score as low or lower
     (None for bundles that store no real scores). `witnesses` holds each witness's own log-likelihood
     under its mixture; `stability` each perturbation's p_real (only when asked for).

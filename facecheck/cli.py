@@ -138,8 +138,9 @@ def scan(
 ) -> None:
     """Scan images and report, for every face, its score under the model of photographs and a verdict.
 
-    loglik is the fused score of the bundle's witnesses (each witness's log-likelihood, standardised on
-    held-out real faces, summed); --json adds each witness's own log-likelihood as witnesses.
+    loglik is the fused score of the bundle's witnesses (each witness's rarity among held-out real faces,
+    combined by the bundle's fusion rule; higher = more photo-like); --json adds each witness's own
+    log-likelihood as witnesses.
     p_real is the share of the bundle's held-out real faces that score as low or lower: 0.003 reads
     "only 0.3% of real faces look this unusual" (empty for bundles without stored real scores).
     Verdict: ai-generated (p_real at most --false-alarm; loglik under threshold), uncertain (p_real at
