@@ -56,8 +56,13 @@ def _fusion_text(manifest: dict) -> str:
     if not isinstance(fusion, dict):
         return "none: the score is the one witness's log-likelihood (facecheck-bundle/1)"
     stats = fusion.get("stats") if isinstance(fusion.get("stats"), dict) else {}
-    return f"{fusion.get('rule')}; " + ", ".join(
-        f"{name} mean {s.get('mean')} std {s.get('std')}" for name, s in stats.items() if isinstance(s, dict))
+    stats = {name: s for name, s in stats.items() if isinstance(s, dict)}
+    if fusion.get("method") == "stouffer":
+        two_sided = [name for name, s in stats.items() if s.get("tails") == "both"]
+        refs = {len(s["reference"]) for s in stats.values() if isinstance(s.get("reference"), list)}
+        return (f"{fusion.get('rule')}; p-values among {', '.join(map(str, sorted(refs))) or '?'} held-out real faces; "
+                f"two-sided (too typical is unusual too): {', '.join(two_sided) or 'none'}")
+    return f"{fusion.get('rule')}; " + ", ".join(f"{name} mean {s.get('mean')} std {s.get('std')}" for name, s in stats.items())
 
 
 def _training_lines(t: dict) -> list[str]:

@@ -355,6 +355,14 @@ def test_info_lists_each_witness_and_the_fusion(fused_model_dir):
     assert "(loglik - mean) / std" in fusion and "appearance mean" in fusion and "appearance_1 mean" in fusion
 
 
+def test_info_of_the_shipped_model_says_how_it_fuses():
+    result = invoke("info")
+    assert result.exit_code == 0
+    (fusion,) = [line for line in result.stdout.splitlines() if line.startswith("fusion:")]
+    assert fusion.startswith("fusion:        Stouffer") and fusion.endswith("two-sided (too typical is unusual too): cooc")
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("witness:")] == ["appearance", "spectrum", "cooc"]
+
+
 def test_info_of_a_legacy_bundle(legacy_model_dir):
     result = invoke("info", "--model", legacy_model_dir)
     assert result.exit_code == 0 and result.stderr == ""
