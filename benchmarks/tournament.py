@@ -207,35 +207,40 @@ def main() -> int:
                                                dev_feats[name], meta, seed=0)
         log(f"{name}|stats done")
     names_all = list(logliks)
-    for name in [p[1:] for c in args.fuse.split(",") for p in c.split("+") if p.startswith("~")]:
-        if name in logliks and f"~{name}" not in logliks:  # two-sided: too typical is as unusual as too rare
-            med = np.median(logliks[name]["select"])
-            logliks[f"~{name}"] = {k: -np.abs(v - med) for k, v in logliks[name].items()}
-    names_all = list(logliks)
 
     def fused_scores(parts: list[str], rule: str) -> dict:
-        """{key: fused score} of a witness set under a fusion rule (statistics from "select", never from dev)."""
-        from scipy.stats import norm
+        """{key: fused score} of a witness set under a fusion rule (statistics from "select", never from dev).
 
-        out = {}
-        keys = [key for key in logliks[parts[0]] if key != "select"]
-        for key in keys:
-            z = [(logliks[p][key] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts]
-            if rule == "sum":
-                out[key] = sum(z)
-            elif rule == "twosided":  # too typical is anomalous too: distance of the fused score from real faces' median
-                zs = sum((logliks[p]["select"] - logliks[p]["select"].mean()) / logliks[p]["select"].std() for p in parts)
-                out[key] = -np.abs(sum(z) - np.median(zs)) / zs.std()
-            elif rule == "chi2":  # every witness two-sided
-                out[key] = -sum(v**2 for v in z)
-            else:  # p-values from the select split's empirical distribution
-                ps = []
-                for p in parts:
-                    ref = np.sort(logliks[p]["select"])
-                    ps.append((np.searchsorted(ref, logliks[p][key], side="right") + 1) / (len(ref) + 2))
-                ps = np.array(ps)
-                out[key] = norm.ppf(ps).sum(axis=0) / np.sqrt(len(parts)) if rule == "stouffer" else 2 * np.log(ps).sum(axis=0)
-        return out
+        `~name` reads a witness two-sided. "sum" and "stouffer" are the bundle's own fusion
+        (likelihood.FusedScorer); "fisher", "twosided" and "chi2" are variants built on its fitted statistics.
+        """
+        from facecheck.likelihood import FusedScorer, _p_values
+
+        base = [p.lstrip("~") for p in parts]
+        tails = {p[1:]: "both" for p in parts if p.startswith("~")}
+        keys = [key for key in logliks[base[0]] if key != "select"]
+
+        def fitted(r: str) -> FusedScorer:
+            f = FusedScorer({b: scorers[b] for b in base}, rule=r, tails=tails)
+            return f.fit_fusion({b: logliks[b]["select"] for b in base})
+
+        if rule in ("sum", "stouffer"):
+            f = fitted(rule)
+            return {key: f.fuse({b: logliks[b][key] for b in base}) for key in keys}
+        if rule == "fisher":  # -2 sum log p, p the empirical p-values Stouffer uses
+            f = fitted("stouffer")
+            return {key: 2 * sum(np.log(_p_values(f.reference_[b], f._oriented(b, logliks[b][key]))) for b in base)
+                    for key in keys}
+        f = fitted("sum")
+
+        def z(b: str, ll: np.ndarray) -> np.ndarray:
+            return (f._oriented(b, ll) - f.mean_[b]) / f.std_[b]
+
+        if rule == "chi2":  # every witness two-sided
+            return {key: -sum(z(b, logliks[b][key]) ** 2 for b in base) for key in keys}
+        # "twosided": too typical is anomalous too: distance of the fused score from real faces' median
+        zs = sum(z(b, logliks[b]["select"]) for b in base)
+        return {key: -np.abs(sum(z(b, logliks[b][key]) for b in base) - np.median(zs)) / zs.std() for key in keys}
 
     def measure(scores: dict) -> dict:
         """Every dev number of one score (higher = more real): per condition raw/controlled AUC per generator, pair, false alarms."""
@@ -257,7 +262,7 @@ def main() -> int:
 
     rows = {name: measure(logliks[name]) for name in names_all}
     for combo in [c.split("+") for c in args.fuse.split(",") if c]:
-        if all(p in names_all for p in combo):
+        if all(p.lstrip("~") in names for p in combo):
             for rule in args.rules.split(","):
                 rows[f"{'+'.join(combo)}:{rule}"] = measure(fused_scores(combo, rule))
     print_table(rows, report)
