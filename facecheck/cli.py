@@ -310,27 +310,24 @@ def train(
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
-    known = ("appearance", "spectrum", "cooc", "selfdesc", "trace")
+    from .witnesses import KINDS, witness_class
+    from .witnesses.base import FixedWitness
+
+    known = tuple(KINDS)
     if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
         raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
 
     def builder(name: str):
-        """The training builder of a witness other than appearance (which the pipeline trains itself)."""
+        """The training builder of a witness other than appearance (which the pipeline trains itself):
+        the trace witness trains; a fixed witness (nothing to learn) is built with its defaults."""
         if name == "trace":
             from .train.trace_loop import TraceSettings, trace_builder
 
             return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
-        if name == "cooc":
-            from .witnesses.cooc import CoocWitness
-
-            return lambda run: CoocWitness()
-        if name == "selfdesc":
-            from .witnesses.selfdesc import SelfDescWitness
-
-            return lambda run: SelfDescWitness()
-        from .witnesses.spectrum import SpectrumWitness
-
-        return lambda run: SpectrumWitness()
+        cls = witness_class(name)
+        if not issubclass(cls, FixedWitness):
+            raise _fail(f"--witnesses {name}: this witness has no training builder")
+        return lambda run: cls()
 
     builders = [builder(name) for name in chosen if name != "appearance"]
     if fusion not in ("stouffer", "sum"):
