@@ -22,7 +22,6 @@ FUSION_RULES = {
     "stouffer": "Stouffer: sum over witnesses of the normal quantile of the witness's p-value among held-out real "
                 "faces, divided by the square root of the number of witnesses",
 }
-FUSION_RULE = FUSION_RULES["sum"]
 TAILS = ("low", "both")  # a witness's unusual side: low log-likelihood only, or also one too typical of real faces
 
 
