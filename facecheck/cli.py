@@ -156,7 +156,7 @@ def scan(
     from . import report, stream
     from .api import scan_files, verdict_rule
     from .html_report import HtmlReport
-    from .io import find_images
+    from .io import empty_folders, find_images
     from .weights import load_model
 
     try:
@@ -164,6 +164,9 @@ def scan(
         connect = None if dask is None else _cluster().connector(dask)  # ConfigError: bad address, no Dask
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
+        for folder, below in empty_folders(paths, recursive=recursive, extensions=exts):
+            hint = f"its sub-folders hold {below} image(s); -r scans them" if below else "no image found"
+            err.print(f"warning: {report.printable(str(folder))}: {hint}", markup=False)
         csv_out = _check_output(csv_out, files, "--csv")
         json_out = _check_output(json_out, files, "--json")
         jsonl_out = _check_output(jsonl_out, files, "--jsonl")

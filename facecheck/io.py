@@ -105,6 +105,31 @@ def find_images(
     return [found[k] for k in sorted(found)]
 
 
+def empty_folders(
+    paths: Iterable[str | os.PathLike], *, recursive: bool = False, extensions: Iterable[str] | None = None,
+    limit: int = 100_000,
+) -> list[tuple[Path, int]]:
+    """(folder, images in its sub-folders) for each folder in `paths` with no image to scan.
+
+    Without `recursive` the count says what `-r` would add (0: the folder holds no image at all); it
+    stops at `limit` files looked at, so a hint never costs a walk of a whole disk.
+    """
+    exts = tuple(_norm_ext(e) for e in extensions) if extensions else IMAGE_EXTENSIONS
+    out = []
+    for raw in paths:
+        folder = Path(raw)
+        if not folder.is_dir() or any(f.suffix.lower() in exts or explicit for f, explicit in _walk(folder, recursive)):
+            continue
+        below = 0
+        if not recursive:
+            for i, (f, _) in enumerate(_walk(folder, True)):
+                if i >= limit:
+                    break
+                below += f.suffix.lower() in exts
+        out.append((folder, below))
+    return out
+
+
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """Open a file for binary reading, refusing anything that is not a regular file (after symlinks).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from .config import Config
 from .detect import Face, detect_faces
 from .errors import FacecheckError
 from .io import load_image
-from .metadata import Metadata, read_metadata
+from .metadata import STRIPPED, Metadata, read_metadata
 from .stability import perturbed_inputs
 from .witnesses.base import CropSpec, PatchSpec
 
@@ -57,9 +57,18 @@ def prepare(
         perturbed = perturbed_inputs(image, faces, witnesses_specs) if config.stability else {}
         return Prepared(faces, inputs, perturbed, metadata=metadata)
     except FacecheckError as exc:
-        return Prepared(error=str(exc), metadata=metadata)
+        return Prepared(error=str(exc), metadata=_undecoded(metadata))
     except Exception as exc:  # a batch tool reports any per-file failure and goes on
-        return Prepared(error=f"{name_of(source)}: unexpected failure ({type(exc).__name__}: {exc})", metadata=metadata)
+        return Prepared(error=f"{name_of(source)}: unexpected failure ({type(exc).__name__}: {exc})",
+                        metadata=_undecoded(metadata))
+
+
+def _undecoded(metadata: Metadata | None) -> Metadata | None:
+    """The metadata of a file whose pixels could not be read: what its tags declare is kept, but "stripped"
+    (nothing found) becomes "": a file that is not a readable image says nothing by lacking tags."""
+    if metadata is None or metadata.summary != STRIPPED:
+        return metadata
+    return replace(metadata, summary="")
 
 
 def _metadata(path: str | os.PathLike) -> Metadata | None:

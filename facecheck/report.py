@@ -157,33 +157,72 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[str]]:
         raise
 
 
+TABLE_COLUMNS = (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"), ("loglik", "right"),
+                 ("margin", "right"), ("p_real", "right"), ("verdict", "left"), ("metadata", "left"), ("note", "left"))
+_DROP_FIRST = ("box (t,r,b,l)", "loglik", "margin", "face", "metadata")  # on a narrow terminal, in this order
+
+
 def render_table(results: Iterable[ScanResult], console) -> None:
-    """Print a rich table of the results to `console` (a terminal)."""
+    """Print a rich table of the results to `console` (a terminal).
+
+    The file, p_real, the verdict and an error's reason are never cut: on a narrow terminal the box,
+    loglik, margin, face and metadata columns go first (in that order), and a long file name or reason wraps.
+    """
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False)
-    for name, justify in (("file", "left"), ("face", "right"), ("box (t,r,b,l)", "left"), ("loglik", "right"),
-                          ("margin", "right"), ("p_real", "right"), ("verdict", "left"), ("metadata", "left")):
-        table.add_column(name, justify=justify)
     style = {"real": "green", "uncertain": "yellow", "ai-generated": "bold red", "no_face": "dim", "error": "red"}
     # The metadata column is a separate witness: its own colours, never the verdict's.
     meta_style = {"declared-ai": "magenta", "generator-metadata": "magenta", "camera": "cyan", "stripped": "dim"}
+    cells = []
     for result in results:
         for row in rows(result):
             verdict = row["verdict"]
-            box = "" if row["top"] is None else f"{row['top']},{row['right']},{row['bottom']},{row['left']}"
-            table.add_row(
-                Text(printable(row["source_file"])),
-                "" if row["face_index"] is None else str(row["face_index"]),
-                box,
-                "" if row["loglik"] is None else f"{row['loglik']:.1f}",
-                "" if row["margin"] is None else f"{row['margin']:+.1f}",
-                percent(row["p_real"]),
-                Text(verdict, style=style.get(verdict, "")),
-                Text(row["metadata"] or "", style=meta_style.get(row["metadata"], "")),
-            )
+            cells.append({
+                "file": Text(printable(row["source_file"])),
+                "face": "" if row["face_index"] is None else str(row["face_index"]),
+                "box (t,r,b,l)": "" if row["top"] is None else f"{row['top']},{row['right']},{row['bottom']},{row['left']}",
+                "loglik": "" if row["loglik"] is None else f"{row['loglik']:.1f}",
+                "margin": "" if row["margin"] is None else f"{row['margin']:+.1f}",
+                "p_real": percent(row["p_real"]),
+                "verdict": Text(verdict, style=style.get(verdict, "")),
+                "metadata": Text(row["metadata"] or "", style=meta_style.get(row["metadata"], "")),
+                "note": Text(printable(_reason(row["error"], row["source_file"]))),
+            })
+    shown = [c for c in TABLE_COLUMNS if c[0] != "note" or any(cell["note"].plain for cell in cells)]
+
+    def build(columns) -> Table:
+        table = Table(show_lines=False)
+        for name, justify in columns:
+            wraps = name in ("file", "note")
+            table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
+        for cell in cells:
+            table.add_row(*(cell[name] for name, _ in columns))
+        return table
+
+    def needed(columns) -> int:
+        """Width the columns need: their widest cell, but a file name or reason may wrap down to 24."""
+        total = 1
+        for name, _ in columns:
+            widest = max([len(name)] + [len(cell[name]) if isinstance(cell[name], str) else cell[name].cell_len
+                                        for cell in cells])
+            total += (min(widest, 24) if name in ("file", "note") else widest) + 3
+        return total
+
+    for name in _DROP_FIRST:
+        if needed(shown) <= console.width:
+            break
+        shown = [c for c in shown if c[0] != name]
+    table = build(shown)
     console.print(table)
+
+
+def _reason(error: str | None, source_file: str) -> str:
+    """An error message without the file name it starts with (the table's file column has it)."""
+    if not error:
+        return ""
+    prefix = f"{source_file}: "
+    return error[len(prefix):] if error.startswith(prefix) else error
 
 
 def percent(share: float | None) -> str:

@@ -523,3 +523,29 @@ def test_no_verify_keeps_the_mission_patch(photo, tiny_model_dir):
 def test_uncertain_needs_a_bundle_with_real_scores(photo, legacy_model_dir):
     result = invoke("scan", photo, "--model", legacy_model_dir, "--uncertain", "0.5")
     assert result.exit_code == 2 and "no uncertain band" in result.stderr
+
+
+def test_a_folder_whose_images_sit_in_sub_folders_says_how_many_and_r(tmp_path, astronaut_path, tiny_model_dir):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    shutil.copy(astronaut_path, tmp_path / "a" / "b" / "x.jpg")
+    shutil.copy(astronaut_path, tmp_path / "a" / "y.jpg")
+    result = invoke("scan", str(tmp_path), "--model", str(tiny_model_dir), "--csv")
+    assert result.exit_code == 0
+    assert f"warning: {tmp_path}: its sub-folders hold 2 image(s); -r scans them" in result.stderr
+    assert "0 file(s) scanned" in result.stderr
+
+
+def test_an_empty_folder_warns(tmp_path, tiny_model_dir):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    result = invoke("scan", str(tmp_path / "empty"), "-r", "--model", str(tiny_model_dir), "--csv")
+    assert result.exit_code == 0
+    assert f"warning: {tmp_path / 'empty'}: no image found" in result.stderr
+
+
+def test_error_rows_have_no_metadata_word_when_nothing_was_read(tmp_path, tiny_model_dir):
+    (tmp_path / "fake.jpg").write_text("not a jpeg")
+    result = invoke("scan", str(tmp_path / "fake.jpg"), "--model", str(tiny_model_dir), "--csv")
+    assert result.exit_code == 1
+    [row] = parse_csv(result.stdout)
+    assert row["verdict"] == "error" and row["metadata"] == ""

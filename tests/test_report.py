@@ -203,3 +203,27 @@ def test_atomic_output_keeps_a_non_utf8_file_name_as_its_bytes(tmp_path):
         writer = CsvWriter(stream)
         writer.write(ScanResult(name, threshold=THRESHOLD))
     assert b"\nphotos/\xff.jpg,," in path.read_bytes()
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_table_on_a_narrow_terminal_keeps_file_verdict_p_real_and_reason(width):
+    long_name = "evalset/stylegan2/some_generated_face_000123.png"
+    face = ScanResult(long_name, FACE.faces, threshold=THRESHOLD, metadata=CAMERA)
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    render_table([face, NO_FACE, ERROR], console)
+    text = console.file.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in text  # nothing cut with an ellipsis
+    cells = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    columns = [" ".join(row[i].strip() for row in cells) for i in range(len(cells[0]))]  # wrapped cells rejoined
+    for expected in (long_name, "ai-generated", "no_face", "41.2%", "0.0%", "not an image file facecheck can read"):
+        assert any(expected.replace(" ", "") in column.replace(" ", "") for column in columns), expected
+    assert "box (t,r,b,l)" not in text  # the box goes first
+
+
+def test_table_keeps_every_column_when_it_fits():
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    render_table([FACE], console)
+    text = console.file.getvalue()
+    assert "box (t,r,b,l)" in text and "note" not in text  # no error: no reason column
