@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .config import Config
@@ -23,6 +24,10 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
     "read (its row says why); 2 usage error (bad option, missing path, no usable model); 130 interrupted (Ctrl-C or SIGTERM)."
 )
+INFO_EXIT_HELP = "Exit codes: 0 the model was described; 2 usage error (no usable model at --model)."
+TRAIN_EXIT_HELP = ("Exit codes: 0 the bundle was written; 2 usage error or unusable training data (nothing written); "
+                   "130 interrupted (the last checkpoint is kept: rerun with --resume).")
+EVALUATE_EXIT_HELP = "Exit codes: 0 evaluated; 2 usage error (bad option, missing folder, no usable model); 130 interrupted."
 
 _OPTIONAL_VALUE_FLAGS = ("--csv", "--json")
 
@@ -50,9 +55,21 @@ class _Group(TyperGroup):
         return super().parse_args(ctx, _fill_optional_values(list(args)))
 
 
+class _Command(TyperCommand):
+    """Help text for people: `scan [OPTIONS] PATH...` (not `{PATH}...`), no `<list[str]>` beside an argument."""
+
+    def get_help(self, ctx) -> str:
+        usage, _, rest = super().get_help(ctx).partition("\n")
+        rest = re.sub(r" <list\[\w+\]>", lambda m: " " * len(m[0]), rest)
+        return re.sub(r"\{([A-Z_.]+)\}", r"\1", usage) + "\n" + rest
+
+
 app = typer.Typer(
     cls=_Group,
-    help="Tell whether faces in photos were made by a camera or by an AI generator.\n\n" + EXIT_CODES_HELP,
+    help="Tell whether faces in photos were made by a camera or by an AI generator.\n\n"
+         "Start with `facecheck scan PHOTO`; `facecheck COMMAND --help` says more.\n\n"
+         "Exit codes: 0 success; 1 scan: at least one file could not be read; 2 usage error (bad option, missing "
+         "path, no usable model); 130 interrupted (Ctrl-C or SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -112,11 +129,11 @@ def _check_output(target: Optional[str], inputs: list[Path], flag: str) -> Optio
     return target
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Scan images: a verdict and p_real for every face.")
 def scan(
-    paths: list[str] = typer.Argument(..., help="Image files, folders, or quoted globs ('photos/*.jpg').", show_default=False),
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="Image files, folders, or quoted globs ('photos/*.jpg').", show_default=False),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Descend into sub-folders."),
-    ext: Optional[list[str]] = typer.Option(None, "--ext", help="Only these extensions in folders (repeat or comma-separate: --ext jpg,png)."),
+    ext: Optional[list[str]] = typer.Option(None, "--ext", metavar="EXT", help="Only these extensions in folders (repeat or comma-separate: --ext jpg,png)."),
     csv_out: Optional[str] = typer.Option(None, "--csv", metavar="[FILE]", help="Write CSV rows to FILE, or to stdout when no FILE follows."),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="[FILE]", help="Write a JSON array of rows to FILE, or to stdout."),
     jsonl_out: Optional[str] = typer.Option(None, "--jsonl", metavar="FILE", help="Stream JSON Lines to FILE ('-': stdout): a header line, then one row per line, written file by file, so a crash keeps every completed row. FILE must not exist, unless --resume."),
@@ -231,6 +248,8 @@ def scan(
         report.render_table(results, Console(highlight=False, emoji=False))
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
+    if page is not None:
+        err.print(f"report written to {report.printable(str(Path(report_dir) / 'index.html'))}", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
 
 
@@ -254,13 +273,14 @@ def _progress(results, total: int, quiet: bool):
             bar.advance(task)
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
 def info(
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Every setting: mixtures, fusion statistics, training record, the model card's summary."),
 ) -> None:
-    """Show the model bundle's manifest: its witnesses and their mixtures, the fusion, threshold and training data."""
-    from .describe import describe_bundle
+    """Describe the model: its witnesses, what it was fitted on, what the verdicts and p_real mean, its limits."""
+    from .describe import describe_bundle, describe_for_analysts
     from .weights import locate, read_manifest
 
     try:
@@ -271,14 +291,14 @@ def info(
     if as_json:
         print(json.dumps(manifest, indent=2))
         return
-    print(describe_bundle(path, manifest))
+    print(describe_bundle(path, manifest) if verbose else describe_for_analysts(path, manifest))
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=TRAIN_EXIT_HELP, short_help="Fit a model bundle on your own camera photos.")
 def train(
-    photos: list[Path] = typer.Argument(..., help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
+    photos: list[Path] = typer.Argument(..., metavar="PHOTOS", help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model bundle to (must not exist unless --force)."),
-    faces: Optional[list[Path]] = typer.Option(None, "--faces", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
+    faces: Optional[list[Path]] = typer.Option(None, "--faces", metavar="DIR", help="Folders of real face photos without EXIF (manipulation task and GMM); repeatable."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this bundle's appearance witness (fine-tuning)."),
     gmm_only: bool = typer.Option(False, "--gmm-only", help="Keep the witnesses of --init (else the shipped model); only refit their mixtures, the fusion and the threshold."),
     epochs: int = typer.Option(6, "--epochs", min=0, help="Training epochs (one epoch = one pass over the training faces; 0 = untrained extractor, a baseline)."),
@@ -335,13 +355,7 @@ def train(
     builders = [builder(name) for name in chosen if name != "appearance"]
     if fusion not in ("stouffer", "sum"):
         raise _fail(f"--fusion {fusion}: choose stouffer or sum")
-    progress = None
-    if not quiet:
-        from functools import partial
-
-        from tqdm import tqdm
-
-        progress = partial(tqdm, file=sys.stderr, leave=False, dynamic_ncols=True)
+    progress = None if quiet or not err.is_terminal else _Bar
 
     def log(message: str) -> None:
         if not quiet:
@@ -350,7 +364,7 @@ def train(
     try:
         bundle = run_training(photos, out, faces=faces or [], settings=settings, init=init, gmm_only=gmm_only,
                               false_alarm=false_alarm, resume=resume, force=force, work_dir=work,
-                              n_jobs=jobs, log=log, progress=_tqdm_iter(progress), witness_builders=builders,
+                              n_jobs=jobs, log=log, progress=progress, witness_builders=builders,
                               appearance="appearance" in chosen, histories=histories, fusion=fusion,
                               two_sided=[w.strip() for w in two_sided.split(",") if w.strip()])
     except KeyboardInterrupt:
@@ -363,10 +377,10 @@ def train(
     err.print(f"model bundle written to {bundle}", markup=False)
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EVALUATE_EXIT_HELP, short_help="Measure AUC and false alarms on folders of real and AI faces.")
 def evaluate(
-    real: list[Path] = typer.Option(..., "--real", help="Folder of real face photos (repeatable)."),
-    fake: list[str] = typer.Option(..., "--fake", help="NAME=DIR: folder of one generator's images (repeatable)."),
+    real: list[Path] = typer.Option(..., "--real", metavar="DIR", help="Folder of real face photos (repeatable)."),
+    fake: list[str] = typer.Option(..., "--fake", metavar="NAME=DIR", help="NAME=DIR: folder of one generator's images (repeatable)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder: metrics.json, metrics.csv, scores.csv, PNG plots."),
     matched: str = typer.Option("no", "--matched", help="no: images as distributed; yes: every image resized (short side 256) and JPEG q90 re-encoded first; both."),
@@ -419,15 +433,37 @@ def evaluate(
         err.print(f"wrote {f}", markup=False)
 
 
-def _tqdm_iter(progress):
-    """Adapt tqdm to the two uses in training: wrapping an iterable, or a bar with a total."""
-    if progress is None:
-        return None
+class _Bar:
+    """tqdm's small interface (wrap an iterable; or total, update, set_postfix, close), drawn by rich on
+    stderr like scan's bar, so every long stage of training shows one style of progress."""
 
-    def make(iterable=None, **kwargs):
-        return progress(iterable, **kwargs) if iterable is not None else progress(**kwargs)
+    def __init__(self, iterable=None, *, total=None, initial: int = 0, desc: str = "", **_):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return make
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        self.iterable = iterable
+        self.progress = Progress(TextColumn(desc or "working"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[note]}"), console=err, transient=True)
+        self.task = self.progress.add_task(desc, total=total, completed=initial, note="")
+        self.progress.start()
+
+    def __iter__(self):
+        try:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:
+            self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
+
+    def set_postfix(self, **values) -> None:
+        self.progress.update(self.task, note=" ".join(f"{k} {v}" for k, v in values.items()))
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 _INTERRUPTED: list[int] = []

@@ -29,7 +29,7 @@ from .weights import Model
 
 THUMB_SIDE, CROP_SIDE, JPEG_QUALITY = 360, 128, 85
 COLOURS = {REAL: (46, 160, 67), UNCERTAIN: (214, 150, 0), AI_GENERATED: (207, 34, 46)}
-HIST_W, HIST_H, HIST_BINS = 240, 48, 40
+HIST_W, HIST_H, HIST_BINS, AXIS_H = 240, 48, 40, 13  # AXIS_H: the score axis under the bars
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1f2328;background:#fff}
@@ -178,8 +178,15 @@ class HtmlReport:
                        for i, h in enumerate(counts / top * (HIST_H - 4)))
         x = self._x(self.rule.threshold)
         line = f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{HIST_H}" stroke="#cf222e" stroke-dasharray="3 2"/>'
+        lo, hi = self._hist[1][0], self._hist[1][-1]
+        axis = (f'<line x1="0" x2="{HIST_W}" y1="{HIST_H}" y2="{HIST_H}" stroke="#59636e"/>'
+                f'<text x="0" y="{HIST_H + AXIS_H - 2}" font-size="10" fill="#59636e">{lo:.1f}</text>'
+                f'<text x="{x:.1f}" y="{HIST_H + AXIS_H - 2}" font-size="10" fill="#cf222e" text-anchor="middle">'
+                f'{self.rule.threshold:.1f}</text>'
+                f'<text x="{HIST_W}" y="{HIST_H + AXIS_H - 2}" font-size="10" fill="#59636e" text-anchor="end">{hi:.1f}</text>'
+                f'<text x="2" y="9" font-size="9" fill="#59636e">{int(top):,} faces</text>')
         return (f'<svg width="0" height="0" style="position:absolute"><symbol id="realhist" '
-                f'viewBox="0 0 {HIST_W} {HIST_H}">{bars}{line}</symbol></svg>')
+                f'viewBox="0 0 {HIST_W} {HIST_H + AXIS_H}">{bars}{line}{axis}</symbol></svg>')
 
     def _x(self, score: float) -> float:
         lo, hi = self._hist[1][0], self._hist[1][-1]
@@ -189,8 +196,9 @@ class HtmlReport:
         if self._hist is None:
             return ""
         x = self._x(score)
-        return (f'<svg class="hist" width="{HIST_W}" height="{HIST_H}" role="img" aria-label="score among real faces">'
-                f'<title>this face (black) among held-out real faces (grey); red dashes: threshold</title>'
+        return (f'<svg class="hist" width="{HIST_W}" height="{HIST_H + AXIS_H}" role="img" aria-label="score among real faces">'
+                f'<title>this face (black, score {score:.2f}) among held-out real faces (grey; the tallest bar counts the '
+                f'faces written at its top); the fused score below, the threshold in red</title>'
                 f'<use href="#realhist"/><line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{HIST_H}" stroke="#000" '
                 f'stroke-width="2"/></svg>')
 
@@ -207,7 +215,7 @@ class HtmlReport:
             f"<table class='summary'><tr><td>files</td><td>{self._files}</td></tr>"
             f"<tr><td>faces</td><td>{self._faces}</td></tr>"
             f"<tr><td>verdicts</td><td class='counts'>{counts}</td></tr>"
-            f"<tr><td>model</td><td>{_esc(str(self.model.path))} (witnesses: {_esc(witnesses)}; "
+            f"<tr><td>model</td><td>{_esc(_model_name(self.model))} (witnesses: {_esc(witnesses)}; "
             f"bundle of facecheck {_esc(str(manifest.get('facecheck_version', '?')))})</td></tr>"
             f"<tr><td>threshold</td><td>{rule.threshold:.3f}: ai-generated below, a false-alarm rate of "
             f"{percent(rule.false_alarm)} on held-out real faces; {band}</td></tr>"
@@ -219,6 +227,16 @@ class HtmlReport:
             return ""
         return (f"<tr><td>histograms</td><td>the scores of the {len(self.rule.real_scores):,} held-out real faces "
                 f"(grey; more photo-like to the right), the threshold (red dashes), the face (black)</td></tr>")
+
+
+def _model_name(model: Model) -> str:
+    """The bundle as a page shared with others may show it: the shipped model or the folder's name (never
+    the local path), and the first digits of the bundle's sha256."""
+    from .stream import bundle_sha256
+    from .weights import shipped_dir
+
+    shipped = os.path.realpath(model.path) == os.path.realpath(shipped_dir())
+    return f"{'the shipped model' if shipped else Path(model.path).name}, sha256 {bundle_sha256(model)[:12]}"
 
 
 def _metadata_html(result: ScanResult) -> str:

@@ -329,7 +329,7 @@ def test_bad_option_exits_2(photo):
 
 
 def test_info_prints_the_threshold(tiny_model_dir, tiny_model):
-    result = invoke("info", "--model", tiny_model_dir)
+    result = invoke("info", "--model", tiny_model_dir, "--verbose")
     assert result.exit_code == 0
     assert f"threshold:     {tiny_model.threshold!r}" in result.stdout
     assert str(tiny_model_dir) in result.stdout and result.stderr == ""
@@ -344,7 +344,7 @@ def test_info_json_prints_the_manifest(tiny_model_dir, tiny_model):
 
 
 def test_info_lists_each_witness_and_the_fusion(fused_model_dir):
-    result = invoke("info", "--model", fused_model_dir)
+    result = invoke("info", "--model", fused_model_dir, "--verbose")
     assert result.exit_code == 0 and result.stderr == ""
     witnesses = [line for line in result.stdout.splitlines() if line.startswith("witness:")]
     assert len(witnesses) == 2
@@ -356,7 +356,7 @@ def test_info_lists_each_witness_and_the_fusion(fused_model_dir):
 
 
 def test_info_of_the_shipped_model_says_how_it_fuses():
-    result = invoke("info")
+    result = invoke("info", "--verbose")
     assert result.exit_code == 0
     (fusion,) = [line for line in result.stdout.splitlines() if line.startswith("fusion:")]
     assert fusion.startswith("fusion:        Stouffer") and fusion.endswith("two-sided (too typical is unusual too): cooc")
@@ -364,10 +364,35 @@ def test_info_of_the_shipped_model_says_how_it_fuses():
 
 
 def test_info_of_a_legacy_bundle(legacy_model_dir):
-    result = invoke("info", "--model", legacy_model_dir)
+    result = invoke("info", "--model", legacy_model_dir, "--verbose")
     assert result.exit_code == 0 and result.stderr == ""
     assert "(facecheck-bundle/1)" in result.stdout and "witness:       appearance (appearance): 64 px crop" in result.stdout
     assert "fusion:        none: the score is the one witness's log-likelihood" in result.stdout
+
+
+def test_info_for_analysts_says_what_the_model_is_and_what_p_real_means():
+    result = invoke("info")
+    assert result.exit_code == 0 and result.stderr == ""
+    out = result.stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("model:       the shipped model (written by facecheck ")
+    assert [line.split()[0] for line in lines if line.startswith("  ")][:3] == ["appearance", "spectrum", "cooc"]
+    assert "fused by:    Stouffer's rule" in out
+    assert "9,635 real faces" in out and "no AI-generated image" in out  # the shipped bundle's training record
+    assert "ai-generated when p_real is at most 1%" in out and "uncertain up to 20%" in out
+    assert "it is not the chance that the face is real" in out and "limits:" in out
+    assert "{" not in out and "0.01000" not in out  # no Python dicts, no long decimals
+
+
+def test_info_after_a_small_calibration_says_the_rate_is_not_resolved(tmp_path, tiny_model_dir):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_model_dir, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["training"]["calibration"] = {"held_out_faces": 78, "false_alarm_measured": 0.0, "held_out_needed": 1000}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("info", "--model", bundle)
+    assert result.exit_code == 0
+    assert "threshold set on 78 held-out real faces, 0.0% of them under it; too few for a 5.0% rate, which needs 1000" in result.stdout
 
 
 def test_info_without_a_model_exits_2(tmp_path, monkeypatch):
@@ -387,7 +412,8 @@ def test_every_command_documents_its_exit_codes(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    assert all(s in text for s in ("Exit codes: 0 every file", "1 at least one file", "2 usage error"))
+    assert "Exit codes: 0 " in text and "2 usage error" in text and ("1 at least one file" in text) == (command == "scan")
+    assert "every file was scanned" not in text or command == "scan"  # each command its own codes
 
 
 def test_top_level_help_documents_exit_codes_and_commands():
@@ -397,6 +423,19 @@ def test_top_level_help_documents_exit_codes_and_commands():
     assert "Exit codes: 0" in text and "2 usage error" in text
     assert {"scan", "info"} <= set(COMMANDS)
     assert all(c in result.stdout for c in COMMANDS)
+
+
+@pytest.mark.parametrize("command", ["scan", "train"])
+def test_help_usage_reads_as_plain_words(command):
+    text = invoke(command, "--help").stdout
+    usage = text.splitlines()[0]
+    assert usage.endswith((" scan [OPTIONS] PATH...", " train [OPTIONS] PHOTOS..."))  # the runner names the program "root"
+    assert "<list[" not in text
+
+
+def test_top_level_help_summaries_are_not_cut():
+    text = invoke("--help").stdout
+    assert "..." not in text.partition("Commands:")[2]
 
 
 def test_scan_help_lists_the_columns():
@@ -416,7 +455,7 @@ def test_info_prints_the_model_card_summary(tmp_path, tiny_model_dir):
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_model_dir, bundle)
     (bundle / "MODEL_CARD.md").write_text("# Card\n\nintro\n\n## Summary\n\nTrained on X.\nMean AUC 0.5.\n\n## Details\n\nmore\n")
-    result = invoke("info", "--model", bundle)
+    result = invoke("info", "--model", bundle, "--verbose")
     assert result.exit_code == 0
     assert "Trained on X.\nMean AUC 0.5." in result.stdout and "more" not in result.stdout
 

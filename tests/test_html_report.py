@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -160,3 +161,17 @@ def test_a_file_gone_before_its_thumbnail_keeps_its_row(tmp_path, astronaut_path
         page.close()
     text = (tmp_path / "report" / "index.html").read_text()
     assert "a.jpg" in text and "<img class=\"thumb\"" not in text and list((tmp_path / "report" / "thumbnails").iterdir()) == []
+
+
+def test_report_says_where_it_is_draws_a_score_axis_and_hides_the_local_model_path(tmp_path, astronaut_path, tiny_model_dir):
+    out = tmp_path / "report"
+    result = invoke("scan", astronaut_path, "--model", tiny_model_dir, "--csv", "-q", "--report", out)
+    assert result.exit_code == 0, result.stderr
+    assert f"report written to {out / 'index.html'}" in result.stderr
+    text = (out / "index.html").read_text(encoding="utf-8")
+    assert str(tiny_model_dir) not in text and f"<td>{tiny_model_dir.name}, sha256 " in text
+    symbol = text[text.index('<symbol id="realhist"'): text.index("</symbol>")]
+    labels = re.findall(r">(-?\d+\.\d|[\d,]+ faces)</text>", symbol)
+    assert len(labels) == 4 and labels[-1].endswith(" faces")  # lowest score, threshold, highest score, the tallest bar
+    lo, threshold, hi = (float(v) for v in labels[:3])
+    assert lo <= threshold <= hi

@@ -170,8 +170,14 @@ def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
 
     refit = tmp_path / "refit"
     res = CliRunner().invoke(app, ["train", str(photo_folder), "--out", str(refit), "--gmm-only", "--init", str(out),
-                                   "--false-alarm", "0.1", "-q"])
+                                   "--false-alarm", "0.1"])
     assert res.exit_code == 0, res.output
+    # Nothing is trained, so no training task is announced; too few held-out faces for 10% is said, and recorded.
+    assert "manipulation task" not in res.stderr
+    calibration = json.loads((refit / "manifest.json").read_text())["training"]["calibration"]
+    assert calibration["held_out_needed"] == 100 and calibration["held_out_faces"] < 100
+    assert (f"warning: only {calibration['held_out_faces']} held-out faces: a 10.0% false-alarm rate needs at least 100"
+            in res.stderr)
     for name in ("appearance.pt", "wide.pt"):  # every witness kept as it was; mixtures, fusion and threshold refitted
         assert (refit / name).read_bytes() == (out / name).read_bytes()
     refitted = load_model(refit).manifest

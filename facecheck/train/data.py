@@ -94,7 +94,7 @@ def prescan(
     if todo:
         # Processes, not threads: dlib's detector and landmark predictor hold the GIL.
         scanned = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_scan_file)(f, read_exif) for f, _ in (progress(todo) if progress else todo)
+            delayed(_scan_file)(f, read_exif) for f, _ in (progress(todo, desc="pre-scanning") if progress else todo)
         )
         for (_, key), record in zip(todo, scanned):
             record["read_exif"] = read_exif
@@ -238,13 +238,14 @@ def build_pool(
 
 
 def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, histories: int = 0,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, progress=None) -> np.ndarray:
     """Each face's input for `spec`, (N, *spec.shape) uint8, cut from its photo at its box (worker processes).
 
     With `histories` K > 0, the result is (K + 1) blocks of N rows: the faces as they are, then each face
     after K random processing histories (`history.random_history`, drawn from `seed` and the photo's file name),
     applied to the whole photo before cutting, so that a mixture sees every real face with many histories.
     The pool's own crops are returned when `spec` is the crop they were cut with and no history is asked.
+    `progress` (tqdm-like, optional) wraps the photos as they are cut.
     """
     if not faces.is_face.all():
         raise ValueError("witness_inputs needs a pool of faces (scene crops have no box)")
@@ -253,9 +254,10 @@ def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, 
     rows: dict[str, list[int]] = {}
     for i, source in enumerate(faces.source):
         rows.setdefault(source, []).append(i)
+    todo = rows.items() if progress is None else progress(rows.items(), total=len(rows), desc="cutting faces")
     cut = Parallel(n_jobs=n_jobs, backend="loky", batch_size=8)(
         delayed(_cut)(source, [tuple(int(v) for v in faces.boxes[i]) for i in idx], spec, histories, seed)
-        for source, idx in rows.items()
+        for source, idx in todo
     )
     out = np.empty((histories + 1, len(faces), *spec.shape), np.uint8)
     for idx, inputs in zip(rows.values(), cut):

@@ -165,8 +165,9 @@ def train(
         "manipulation_task": {"train": int((all_faces.split == "train").sum()), "val": int((all_faces.split == "select").sum())},
         "sources": [str(p) for p in photos] + [str(p) for p in faces],
     }
-    log(f"EXIF ranking task: {summary['exif_task']['train']} training crops, {summary['exif_task']['val']} validation; "
-        f"manipulation task: {summary['manipulation_task']['train']} training faces, {summary['manipulation_task']['val']} validation")
+    if not gmm_only:
+        log(f"EXIF ranking task: {summary['exif_task']['train']} training crops, {summary['exif_task']['val']} validation; "
+            f"manipulation task: {summary['manipulation_task']['train']} training faces, {summary['manipulation_task']['val']} validation")
 
     if histories < 0:
         raise ConfigError(f"--histories {histories}: must be 0 or more")
@@ -210,15 +211,22 @@ def train(
         raise ConfigError(f"two witnesses have the same name: {names}")
 
     log(f"extracting features of {len(all_faces)} faces (each also with {histories} random processing histories) for the mixtures of {', '.join(names)}")
-    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed))
+    features = {w.name: w.transform(witness_inputs(all_faces, w.spec, n_jobs=n_jobs, histories=histories, seed=settings.seed,
+                                                   progress=progress))
                 for w in witnesses}
     summary["histories"] = histories
     scorer, gmm_report = fit_fused(features, np.tile(all_faces.split, histories + 1), false_alarm=false_alarm,
                                    seed=settings.seed, rule=fusion, tails={n: "both" for n in two_sided if n in names})
     for name, r in gmm_report["witnesses"].items():
         log(f"GMM of {name}: {r['chosen']} (best held-out log-likelihood of {len(r['candidates'])} candidates)")
+    calibration = gmm_report["calibration"]
     log(f"threshold {scorer.threshold_:.2f} (fused score) at {false_alarm:.0%} false alarms on "
-        f"{gmm_report['faces']['calib']} held-out faces")
+        f"{calibration['held_out_faces']} held-out faces (measured there: {calibration['false_alarm_measured']:.2%})")
+    if calibration["held_out_faces"] < calibration["held_out_needed"]:
+        log(f"warning: only {calibration['held_out_faces']} held-out faces: a {false_alarm:.1%} false-alarm rate needs at least "
+            f"{calibration['held_out_needed']} (ten faces under the threshold); with fewer the threshold is one of the lowest "
+            f"scores and flags {calibration['false_alarm_measured']:.2%} of them; give more real faces")
+    summary["calibration"] = calibration
     summary["gmm"] = gmm_report
     work.mkdir(parents=True, exist_ok=True)
     metrics = work / "metrics.json"

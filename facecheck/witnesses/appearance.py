@@ -28,6 +28,7 @@ class AppearanceWitness(Witness):
     """
 
     kind = "appearance"
+    summary = "a CNN on the face resized to a small crop, self-supervised on camera photos (EXIF ranking, face manipulation)"
 
     def __init__(self, extractor: FeatureExtractor, *, name: str = "appearance", scale: float = 1.3):
         self.extractor = extractor

@@ -112,10 +112,12 @@ class Witness:
     name : the key of its log-likelihood in results and in the bundle (e.g. "appearance", "trace").
     kind : the registry key that rebuilds it from a manifest.
     spec : a CropSpec or PatchSpec: what `cut` gives per face.
+    summary : one line for analysts (`facecheck info`): what the witness looks at.
     """
 
     name: str
     kind: str
+    summary = ""
     spec: CropSpec | PatchSpec
     file_suffix = ".pt"
 

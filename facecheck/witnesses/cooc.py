@@ -32,6 +32,7 @@ class CoocWitness(FixedWitness):
     """Co-occurrences of truncated residuals of the face's native-resolution patches."""
 
     kind = "cooc"
+    summary = "how neighbouring pixels depend on each other (co-occurrences of residuals) at the image's own resolution; nothing learned"
     label = "co-occurrence"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,

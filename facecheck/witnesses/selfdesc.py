@@ -35,6 +35,7 @@ class SelfDescWitness(FixedWitness):
     """Per-face least-squares prediction filters of the native-resolution patches, and their residuals."""
 
     kind = "selfdesc"
+    summary = "how well each pixel is predicted from its neighbours by filters fitted to the face itself; nothing learned"
     label = "self-description"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), name: str = "selfdesc"):

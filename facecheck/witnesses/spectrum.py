@@ -21,6 +21,7 @@ class SpectrumWitness(FixedWitness):
     """Log power spectrum of the native-resolution residual, pooled into frequency cells."""
 
     kind = "spectrum"
+    summary = "the power spectrum of the face's fine detail (high-pass residual) at the image's own resolution; nothing learned"
     label = "spectrum"
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(), bins: int = 16, color: bool = True, name: str = "spectrum"):

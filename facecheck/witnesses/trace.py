@@ -97,6 +97,7 @@ class TraceWitness(Witness):
     """Native-resolution patches -> TraceNet embeddings, averaged over a face's patches."""
 
     kind = "trace"
+    summary = "a CNN trained to tell real patches from re-rendered copies, at the image's own resolution"
 
     def __init__(self, network: TraceNet, *, spec: PatchSpec = PatchSpec(), name: str = "trace",
                  device: str = "cpu", batch_size: int = 256):
