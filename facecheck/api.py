@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from .config import Config
 from .errors import ConfigError
@@ -18,6 +18,7 @@ from .stability import spread
 from .verdict import ERROR, NO_FACE, REAL, UNCERTAIN, VerdictRule
 from .witnesses.base import is_grayscale
 from .weights import Model, load_model
+from .workers import parallel
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def scan_files(
     if config.n_jobs > 1 and len(files) > config.batch_files:
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
         # worker processes prepare the files, in order, while this process runs the networks.
-        prepared = Parallel(n_jobs=config.n_jobs, backend="loky", return_as="generator", batch_size=2)(
+        prepared = parallel(config.n_jobs, return_as="generator", batch_size=2)(
             delayed(prepare)(f, specs, config) for f in files
         )
     else:

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -21,6 +21,7 @@ from .nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
 from .prepare import prepare
 from .train.history import resize
 from .weights import Model
+from .workers import parallel
 
 SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused score (higher = more likely AI-generated)"
 MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
@@ -107,7 +108,7 @@ def largest_inputs(files: list[Path], specs: dict, *, transform=None, config: Co
     """
     items = progress(files) if progress else files
     # Processes, not threads: dlib's detector holds the GIL (see api.scan_files).
-    return Parallel(n_jobs=config.n_jobs, backend="loky", batch_size=8)(
+    return parallel(config.n_jobs, batch_size=8)(
         delayed(_largest_inputs)(f, transform, specs, config) for f in items
     )
 

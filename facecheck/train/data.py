@@ -19,6 +19,7 @@ from ..errors import FacecheckError
 from ..exif import TAG_NAMES, read_exposure_tags
 from ..io import find_images, load_image
 from ..witnesses.base import CropSpec, PatchSpec
+from ..workers import parallel
 
 # 2: faces found with the padded retry and confirmed by the CNN check (detect.py, facecheck 0.4.0);
 # 3: the retry pads the downscaled copy and drops detections mostly in the border.
@@ -93,7 +94,7 @@ def prescan(
             todo.append((f, key))
     if todo:
         # Processes, not threads: dlib's detector and landmark predictor hold the GIL.
-        scanned = Parallel(n_jobs=n_jobs, backend="loky")(
+        scanned = parallel(n_jobs)(
             delayed(_scan_file)(f, read_exif) for f, _ in (progress(todo, desc="pre-scanning") if progress else todo)
         )
         for (_, key), record in zip(todo, scanned):
@@ -255,7 +256,7 @@ def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, 
     for i, source in enumerate(faces.source):
         rows.setdefault(source, []).append(i)
     todo = rows.items() if progress is None else progress(rows.items(), total=len(rows), desc="cutting faces")
-    cut = Parallel(n_jobs=n_jobs, backend="loky", batch_size=8)(
+    cut = parallel(n_jobs, batch_size=8)(
         delayed(_cut)(source, [tuple(int(v) for v in faces.boxes[i]) for i in idx], spec, histories, seed)
         for source, idx in todo
     )
