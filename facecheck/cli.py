@@ -19,10 +19,11 @@ from .config import Config
 from .verdict import DEFAULT_UNCERTAIN
 from .errors import ConfigError, FacecheckError, WeightsError
 
-EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = (
     "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
-    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 130 interrupted (Ctrl-C or SIGTERM)."
+    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 3 the output could not "
+    "be written (disk full, read-only or vanished folder, closed pipe); 130 interrupted (Ctrl-C or SIGTERM)."
 )
 INFO_EXIT_HELP = "Exit codes: 0 the model was described; 2 usage error (no usable model at --model)."
 TRAIN_EXIT_HELP = ("Exit codes: 0 the bundle was written; 2 usage error or unusable training data (nothing written); "
@@ -69,7 +70,7 @@ app = typer.Typer(
     help="Tell whether faces in photos were made by a camera or by an AI generator.\n\n"
          "Start with `facecheck scan PHOTO`; `facecheck COMMAND --help` says more.\n\n"
          "Exit codes: 0 success; 1 scan: at least one file could not be read; 2 usage error (bad option, missing "
-         "path, no usable model); 130 interrupted (Ctrl-C or SIGTERM).",
+         "path, no usable model); 3 scan: the output could not be written; 130 interrupted (Ctrl-C or SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -98,8 +99,12 @@ def main(
 
     from .io import use_large_pillow_blocks
 
+    import warnings
+
     # exifread logs every malformed tag; facecheck reports per-file problems itself.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    # A scan that stops early (an output error) abandons joblib's generator, which says so in a warning.
+    warnings.filterwarnings("ignore", message=r".*tasks have been successfully executed but not used", category=UserWarning)
     use_large_pillow_blocks()  # freed image memory goes back to the OS (RSS stays bounded)
 
 
@@ -148,6 +153,7 @@ def scan(
     uncertain: Optional[float] = typer.Option(None, "--uncertain", min=0.0001, max=0.9, help=f"p_real up to which a face above the threshold is called uncertain (default: {DEFAULT_UNCERTAIN}, or --false-alarm when higher; equal to --false-alarm: no band)."),
     stability: bool = typer.Option(False, "--stability", help="Re-score every face after JPEG q75 and a 0.5x resize: p_real_spread, and uncertain when the verdicts differ (about 1.5x the scan time)."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Confirm low-confidence detections with dlib's CNN face detector, so patches and prints are not scored."),
+    c2pa_trust: Optional[Path] = typer.Option(None, "--c2pa-trust", metavar="PEM", help="Check C2PA signers against the trust-anchor certificates in this PEM file (none ship with facecheck: without it a valid signature reads 'signer not checked against a trust list')."),
     report_dir: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Also write a self-contained HTML report (index.html, thumbnails, face crops) into DIR."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
@@ -191,6 +197,10 @@ def scan(
             raise ConfigError("--report cannot be combined with --resume: the page would show only the files scanned now")
         config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device,
                                 false_alarm=false_alarm, uncertain=uncertain, stability=stability, verify=verify)
+        if c2pa_trust is not None:
+            from .provenance import load_trust
+
+            config = config.with_(c2pa_trust=load_trust(c2pa_trust))  # ConfigError: unreadable, not PEM certificates
         loaded = load_model(model, device=config.device)
         rule = verdict_rule(loaded, config)
         page = None if report_dir is None else HtmlReport(report_dir, loaded, rule, inputs=files,
@@ -236,6 +246,14 @@ def scan(
         if debug:
             raise
         raise _fail(f"{exc}; {kept}") from None
+    except OSError as exc:  # the machine's fault, not a file's: a full disk, a read-only or vanished folder, a closed pipe
+        if _INTERRUPTED:
+            err.print(f"interrupted: {kept}", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        if debug:
+            raise
+        raise _fail(f"cannot write {_output_named(exc, csv_out, json_out, jsonl_out, report_dir)}: "
+                    f"{exc.strerror or exc}; {kept}", EXIT_OUTPUT) from None
     except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
         if _INTERRUPTED:
             err.print(f"interrupted: {kept}", markup=False)
@@ -251,6 +269,18 @@ def scan(
     if page is not None:
         err.print(f"report written to {report.printable(str(Path(report_dir) / 'index.html'))}", markup=False)
     raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
+
+
+def _output_named(exc: OSError, *targets) -> str:
+    """The output an OSError hit: its own file name, else the outputs asked for ("-" is stdout)."""
+    from . import report
+
+    if isinstance(exc, BrokenPipeError):
+        return "to stdout (closed)"
+    if exc.filename:
+        return report.printable(os.fsdecode(exc.filename))
+    named = [("stdout" if t == "-" else report.printable(str(t))) for t in targets if t is not None]
+    return " or ".join(dict.fromkeys(named)) or "the output"
 
 
 def _cluster():

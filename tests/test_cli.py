@@ -588,3 +588,34 @@ def test_error_rows_have_no_metadata_word_when_nothing_was_read(tmp_path, tiny_m
     assert result.exit_code == 1
     [row] = parse_csv(result.stdout)
     assert row["verdict"] == "error" and row["metadata"] == ""
+
+
+@pytest.mark.parametrize("errno_, reason", [(28, "No space left on device"), (30, "Read-only file system")])
+def test_a_full_disk_is_a_one_line_error_with_its_own_code_and_keeps_the_rows(
+        tmp_path, astronaut_path, tiny_model_dir, monkeypatch, errno_, reason):
+    from facecheck import report
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(astronaut_path, photos / name)
+    written = []
+    real_write = report.CsvWriter.write
+
+    def write(self, result):
+        if written:
+            raise OSError(errno_, reason)
+        written.append(result)
+        real_write(self, result)
+
+    monkeypatch.setattr(report.CsvWriter, "write", write)
+    rows = tmp_path / "rows.jsonl"
+    out = tmp_path / "out.csv"
+    result = invoke("scan", photos, "--model", tiny_model_dir, "--csv", out, "--jsonl", rows, "-q")
+    assert result.exit_code == 3
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: cannot write {out} or {rows}: {reason}; {rows} keeps every completed row")
+    assert "internal error" not in result.stderr and "Warning" not in result.stderr
+    assert not out.exists()  # no half-written CSV
+    kept = [json.loads(x) for x in rows.read_text().splitlines()[1:]]
+    assert [Path(r["source_file"]).name for r in kept] == ["a.jpg"]  # the completed row is kept, for --resume
