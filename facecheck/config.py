@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif")
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,15 @@ class Config:
     batch_files : files decoded and detected before one CNN batch.
     n_jobs : parallel workers for decoding and detection.
     device : torch device for the feature extractor ("cpu" or "cuda").
+    cnn_threads : torch threads of this process while it scores (the workers have the other cores: on 2 busy
+        cores one thread runs the appearance CNN 20-60x faster than two, measured; BENCHMARKS.md).
     pad : search an image where nothing was found again inside a border (tight face crops).
     verify : confirm detections with dlib's CNN detector on a small crop around each.
     verify_below : only detections whose HOG confidence is below this are checked (confident ones pass).
     false_alarm : share of held-out real faces called ai-generated; None: the bundle's.
     uncertain : p_real up to which a face over the threshold is `uncertain`; None: verdict.DEFAULT_UNCERTAIN.
     stability : re-score every face after JPEG q75 and a 0.5x resize (about 1.5x the scan time).
+    c2pa_trust : PEM text of C2PA trust anchors (provenance.load_trust); None: signers not checked against a list.
     """
 
     detect_max_side: int = 1024
@@ -35,12 +38,14 @@ class Config:
     batch_files: int = 16
     n_jobs: int = 2
     device: str = "cpu"
+    cnn_threads: int = 1
     pad: bool = True
     verify: bool = True
     verify_below: float = 0.5
     false_alarm: float | None = None
     uncertain: float | None = None
     stability: bool = False
+    c2pa_trust: str | None = None
 
     def with_(self, **changes) -> "Config":
         """Return a copy with `changes` applied, ignoring None values."""

@@ -245,8 +245,28 @@ def _metadata_html(result: ScanResult) -> str:
         return ""
     rows = "".join(f"<tr><td>{_esc(str(k))}</td><td>{_esc(json.dumps(v, ensure_ascii=False, default=str)[:300])}</td></tr>"
                    for k, v in (_present(meta.evidence) or {}).items())
-    return (f"<div class='muted'>metadata: {_esc(meta.summary or 'unreadable')} (separate from the verdict)</div>"
-            f"{f'<table class=meta>{rows}</table>' if rows else ''}")
+    c2pa_facts = (meta.evidence.get("provenance") or {}).get("c2pa")
+    return (f"<div class='muted'>metadata: {_esc(meta.text or 'unreadable')} (separate from the verdict)</div>"
+            f"{_c2pa_html(c2pa_facts)}{f'<table class=meta>{rows}</table>' if rows else ''}")
+
+
+def _c2pa_html(facts: dict | None) -> str:
+    """The C2PA manifest in words: state and trust, signer, claim generator, source types, ingredients."""
+    if not facts:
+        return ""
+    signer = facts.get("signer") or {}
+    lines = [("C2PA", facts.get("status")),
+             ("signed by", ", ".join(filter(None, (signer.get("issuer"), signer.get("time"))))),
+             ("claim generator", facts.get("claim_generator")),
+             ("digital source types", ", ".join(facts.get("digital_source_types") or [])),
+             ("remote manifest (not fetched)", facts.get("remote_url")),
+             ("validation codes", " ".join(facts.get("codes") or []))]
+    for ingredient in facts.get("ingredients") or []:
+        failures = " ".join(ingredient.get("failures") or [])
+        lines.append((f"ingredient ({ingredient.get('relationship') or '?'})",
+                      f"{ingredient.get('title') or '?'}: {ingredient.get('state')}" + (f" ({failures})" if failures else "")))
+    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(str(v))}</td></tr>" for k, v in lines if v)
+    return f"<table class=meta>{rows}</table>"
 
 
 def _present(value):

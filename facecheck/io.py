@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from .config import IMAGE_EXTENSIONS
 from .errors import ConfigError, ImageReadError
 
 _GLOB_CHARS = set("*?[")
+# ISO-BMFF image brands (the `ftyp` box): AVIF is decoded by Pillow itself (11.2+), HEIC/HEIF by pillow-heif.
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"heif", b"mif1", b"msf1"}
+HEIF_REMEDY = "pip install pillow-heif (or facecheck[heif])"
 
 
 def _norm_ext(ext: str) -> str:
@@ -130,6 +134,36 @@ def empty_folders(
     return out
 
 
+def bmff_kind(head: bytes) -> str | None:
+    """"AVIF" or "HEIC" for an ISO-BMFF image file (from its first bytes, the `ftyp` box), else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    size = int.from_bytes(head[:4], "big")
+    box = head[8: max(16, min(size, 256, len(head)))]
+    brands = {box[:4]} | {box[i: i + 4] for i in range(8, len(box) - 3, 4)}
+    return "AVIF" if brands & _AVIF_BRANDS else "HEIC" if brands & _HEIF_BRANDS else None
+
+
+def register_heif() -> bool:
+    """Have Pillow open HEIC/HEIF files through pillow-heif when it is installed; whether it is."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    if "HEIF" not in Image.OPEN:  # registered once per process (the opener is Pillow's plugin table)
+        pillow_heif.register_heif_opener()
+    return True
+
+
+def _missing_decoder(path: Path, kind: str | None) -> str | None:
+    """Why a BMFF image cannot be decoded here, naming the decoder it needs; None when it is not that."""
+    if kind == "HEIC" and not register_heif():
+        return f"{path}: HEIC/HEIF image, but no HEIF decoder is installed ({HEIF_REMEDY})"
+    if kind == "AVIF" and not features.check("avif"):
+        return f"{path}: AVIF image, but this Pillow has no AVIF decoder (Pillow 11.2 or later built with libavif)"
+    return None
+
+
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """Open a file for binary reading, refusing anything that is not a regular file (after symlinks).
 
@@ -218,9 +252,14 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = 120_000_000) -> np.
     if os.fstat(handle.fileno()).st_size == 0:
         handle.close()
         raise ImageReadError(f"{path}: empty file (0 bytes)")
+    kind = None
     try:
         with handle, warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            kind = bmff_kind(handle.read(64))
+            handle.seek(0)
+            if kind == "HEIC":
+                register_heif()
             with Image.open(handle) as img:
                 width, height = img.size
                 if width <= 0 or height <= 0:
@@ -244,7 +283,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = 120_000_000) -> np.
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused, possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file facecheck can read") from None
+        raise ImageReadError(_missing_decoder(path, kind) or f"{path}: not an image file facecheck can read") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ImageReadError(f"{path}: cannot decode image ({reason})") from None

@@ -1,8 +1,11 @@
 """What the file itself says: camera EXIF, provenance declarations and generator traces.
 
 Metadata is a second witness beside the pixels, and a weak one: any tag can be stripped, copied or
-forged. It never changes a face's log-likelihood or verdict. Reading is defensive: at most the first
-`HEAD_BYTES` of a file, no network, no DTDs, every parser failure noted in `problems`, never raised.
+forged. The exception is a valid C2PA manifest, whose signature binds its claims to the pixels (read and
+validated by the C2PA SDK, see provenance.py); its absence proves nothing. Metadata never changes a face's
+log-likelihood or verdict. Reading is defensive: at most the first `HEAD_BYTES` of a file (`C2PA_MAX_BYTES`
+when a manifest must be validated against the whole file), no network, XML through defusedxml without DTDs,
+every parser failure noted in `problems`, never raised.
 """
 
 from __future__ import annotations
@@ -12,17 +15,25 @@ import io
 import os
 import re
 import struct
-import xml.etree.ElementTree as ET
+import warnings
 import zlib
 from dataclasses import dataclass, field
+from xml.etree.ElementTree import ParseError
 
+import defusedxml.ElementTree as SafeET
 import exifread
+from defusedxml import DefusedXmlException
+from PIL import Image
 
 from .errors import ImageReadError
 from .exif import exposure_from_tags
-from .io import open_regular
+from .io import bmff_kind, open_regular, register_heif
+from .provenance import not_validated, phrase, read_c2pa, remote_reference
 
-HEAD_BYTES = 16 * 1024 * 1024  # never read more of a file than this
+HEAD_BYTES = 16 * 1024 * 1024  # never read more of a file than this for its tags
+# A C2PA manifest is validated against the whole file (its hash covers every byte): a file of up to this size
+# that has one in its head is read whole; a bigger one is reported as not validated.
+C2PA_MAX_BYTES = 64 * 1024 * 1024
 XMP_MAX_BYTES = 1024 * 1024  # a bigger XMP packet is not parsed as XML, only searched by pattern
 TEXT_MAX_BYTES = 1024 * 1024  # cap on one PNG text chunk, after decompression
 EXCERPT_CHARS = 300  # longest text kept in the evidence
@@ -73,10 +84,8 @@ _XMP_OPEN = re.compile(rb"<x:x[am]pmeta[\s>]")
 _XMP_CLOSE = re.compile(rb"</x:x[am]pmeta\s*>")
 _RDF_OPEN = re.compile(rb"<rdf:RDF[\s>]")
 _RDF_CLOSE = re.compile(rb"</rdf:RDF\s*>")
-# JUMBF description box of a C2PA manifest store: "jumd", the c2pa UUID (starts with "c2pa"), toggles, label.
-_C2PA_SIGNATURE = re.compile(rb"jumdc2pa\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71")
-_SOURCE_TYPE_URI = re.compile(rb"digitalsourcetype/([A-Za-z]{3,64})", re.IGNORECASE)
-_XMP_FIELDS = ("DigitalSourceType", "CreatorTool", "softwareAgent")
+# dcterms:provenance names a C2PA manifest: a URL (remote) or self#jumbf= (embedded).
+_XMP_FIELDS = ("DigitalSourceType", "CreatorTool", "softwareAgent", "provenance")
 _RDF_RESOURCE = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}resource"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -88,34 +97,64 @@ class Metadata:
     summary: str
     evidence: dict = field(default_factory=dict, hash=False)
 
+    @property
+    def text(self) -> str:
+        """The summary with its basis, for people: "declared-ai (C2PA valid, signed by Adobe Inc.: ...)"."""
+        basis = self.evidence.get("basis") if isinstance(self.evidence, dict) else None
+        return f"{self.summary} ({basis})" if self.summary and basis else self.summary
+
 
 @dataclass
 class _Found:
     containers: set = field(default_factory=set)
     exif: bytes | None = None  # a TIFF-structured EXIF block
     xmp: bytes | None = None
-    c2pa: bytearray = field(default_factory=bytearray)
+    c2pa: dict | None = None  # provenance.read_c2pa's facts about the active manifest
     texts: dict = field(default_factory=dict)  # PNG text chunks; a JPEG comment as "comment"
     problems: list = field(default_factory=list)
 
 
-def read_metadata(path: str | os.PathLike) -> Metadata:
-    """Read what `path` says about its origin; never raises (an unopenable file gives summary "")."""
+def read_metadata(path: str | os.PathLike, *, trust: str | None = None) -> Metadata:
+    """Read what `path` says about its origin; never raises (an unopenable file gives summary "").
+
+    `trust`: PEM text of C2PA trust anchors (provenance.load_trust reads a file); None: a valid C2PA
+    signature is reported as not checked against a trust list.
+    """
     try:
         with open_regular(path) as handle:  # never a FIFO or device: reading those blocks or never ends
             head = handle.read(HEAD_BYTES)
+            whole = _whole_file(handle, head)
     except ImageReadError as exc:
         return Metadata("", {"problems": [f"cannot open: {str(exc).rpartition(': ')[2]}"]})
     except (OSError, ValueError) as exc:
         return Metadata("", {"problems": [f"cannot open: {getattr(exc, 'strerror', None) or exc}"]})
     try:
-        return _summarise(_collect(head))
+        found = _collect(head)
+        if whole is None:
+            found.c2pa = not_validated(f"the file is over the {C2PA_MAX_BYTES // 2**20} MiB read cap")
+        elif whole:
+            found.c2pa = read_c2pa(whole, trust=trust)
+        if found.c2pa is not None:
+            found.containers.add("c2pa")
+        return _summarise(found)
     except Exception as exc:  # a parser bug must never cost the pixel scan its result
         return Metadata("", {"problems": [f"metadata not read ({type(exc).__name__}: {exc})"]})
 
 
+def _whole_file(handle, head: bytes) -> bytes | None:
+    """The bytes to validate a C2PA manifest against: `head` when it is the whole file; the whole file when
+    the head names C2PA and the file is at most C2PA_MAX_BYTES; b"" when there is nothing to validate; None
+    when a manifest may be there but the file is too big to validate."""
+    if len(head) < HEAD_BYTES:
+        return head
+    if b"c2pa" not in head:  # the JUMBF manifest store's label; a file bigger than the head gets no SDK read
+        return b""
+    rest = handle.read(C2PA_MAX_BYTES - len(head) + 1)
+    return None if len(head) + len(rest) > C2PA_MAX_BYTES else head + rest
+
+
 def _collect(head: bytes) -> _Found:
-    """Walk the container (JPEG, PNG, WebP) for metadata blocks, then search the head for the rest."""
+    """Walk the container (JPEG, PNG, WebP) for metadata blocks, then search the head for XMP (C2PA is the SDK's)."""
     found = _Found()
     walkers = {b"\xff\xd8": _walk_jpeg, _PNG[:2]: _walk_png, b"RI": _walk_webp}
     walker = walkers.get(head[:2])
@@ -124,19 +163,34 @@ def _collect(head: bytes) -> _Found:
             walker(head, found)
         except Exception as exc:
             found.problems.append(f"container: {type(exc).__name__}: {exc}")
-    elif head[:4] in (b"II*\x00", b"MM\x00*") or head[4:8] == b"ftyp":
-        found.exif = head  # TIFF and HEIC: exifread finds the block itself
+    elif head[:4] in (b"II*\x00", b"MM\x00*"):
+        found.exif = head  # TIFF: exifread finds the block itself
+    elif head[4:8] == b"ftyp":
+        found.exif = _bmff_exif(head, found)
     if found.xmp is None and (m := _XMP_OPEN.search(head)):
         found.xmp = head[m.start(): m.start() + XMP_MAX_BYTES + 64]
         found.containers.add("xmp")
-    if not found.c2pa and (m := _C2PA_SIGNATURE.search(head)):
-        found.c2pa += head[max(0, m.start() - 8): m.start() + 4 * XMP_MAX_BYTES]
-    if found.c2pa and not (b"jumb" in found.c2pa and b"c2pa" in found.c2pa):
-        found.problems.append("APP11 / caBX / C2PA chunk without a C2PA manifest (no jumb box labelled c2pa)")
-        found.c2pa = bytearray()
-    if found.c2pa:
-        found.containers.add("c2pa")
     return found
+
+
+def _bmff_exif(head: bytes, found: _Found) -> bytes | None:
+    """The EXIF block of an AVIF or HEIC file as its decoder reads it (headers only, no pixels); else the head
+    itself, for exifread to search (which fails on some HEIC item layouts)."""
+    kind = bmff_kind(head)
+    if kind == "HEIC":
+        register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head)) as img:
+                block = img.info.get("exif")
+    except Exception:  # no decoder for it here, a truncated head, a damaged box: exifread tries the bytes
+        return head
+    if kind:
+        found.containers.add(kind.lower())
+    if not isinstance(block, bytes) or not block:
+        return None
+    return block[6:] if block.startswith(b"Exif\x00\x00") else block
 
 
 def _walk_jpeg(data: bytes, found: _Found) -> None:
@@ -174,7 +228,6 @@ def _jpeg_segment(marker: int, payload: bytes, found: _Found) -> None:
         found.xmp = payload[len(_XMP_JPEG):]
         found.containers.add("xmp")
     elif marker == 0xEB:  # APP11: JPEG-XT boxes, where C2PA puts its JUMBF manifest store
-        found.c2pa += payload
         found.containers.add("app11")
     elif marker == 0xED and payload.startswith(b"Photoshop 3.0\x00"):
         found.containers.add("photoshop-irb")
@@ -200,7 +253,6 @@ def _walk_png(data: bytes, found: _Found) -> None:
             found.exif = body[6:] if body.startswith(b"Exif\x00\x00") else body
             found.containers.add("exif")
         elif kind == b"caBX":
-            found.c2pa += body
             found.containers.add("png-caBX")
         elif kind == b"iCCP":
             found.containers.add("icc")
@@ -256,7 +308,6 @@ def _walk_webp(data: bytes, found: _Found) -> None:
             found.xmp = body
             found.containers.add("xmp")
         elif kind == b"C2PA":
-            found.c2pa += body
             found.containers.add("webp-C2PA")
         pos += 8 + size + (size & 1)
 
@@ -329,7 +380,7 @@ def _tag_text(tag) -> str | None:
 
 
 def _xmp_fields(data: bytes, found: _Found) -> dict[str, list[str]]:
-    """DigitalSourceType, CreatorTool and history softwareAgent values of an XMP packet."""
+    """IPTC DigitalSourceType, CreatorTool and history softwareAgent values of an XMP packet (defusedxml)."""
     packet, close = data[:XMP_MAX_BYTES], None
     for opening, closing in ((_XMP_OPEN, _XMP_CLOSE), (_RDF_OPEN, _RDF_CLOSE)):  # the x:xmpmeta wrapper is optional
         if start := opening.search(data, 0, XMP_MAX_BYTES):
@@ -338,13 +389,15 @@ def _xmp_fields(data: bytes, found: _Found) -> dict[str, list[str]]:
             packet = packet[: close.end()] if close else packet[:XMP_MAX_BYTES]
             break
     fields: dict[str, list[str]] = {name: [] for name in _XMP_FIELDS}
-    if close is None or b"<!DOCTYPE" in packet or b"<!ENTITY" in packet:
-        # Truncated, oversized, or declaring entities (a billion-laughs bomb): never handed to an XML parser.
-        found.problems.append("xmp: truncated, oversized or declares a DTD; read by pattern only")
+    if close is None:  # truncated or oversized: never handed to an XML parser
+        found.problems.append("xmp: truncated or oversized; read by pattern only")
         return _xmp_by_pattern(packet, fields)
-    try:
-        root = ET.fromstring(packet)
-    except (ET.ParseError, ValueError) as exc:
+    try:  # no DTD at all (an entity bomb, an external entity), so nothing to expand or fetch
+        root = SafeET.fromstring(packet, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        found.problems.append(f"xmp: refused, declares a DTD or entities ({type(exc).__name__}); read by pattern only")
+        return _xmp_by_pattern(packet, fields)
+    except (ParseError, ValueError) as exc:
         found.problems.append(f"xmp: malformed ({exc}); read by pattern only")
         return _xmp_by_pattern(packet, fields)
     for element in root.iter():
@@ -381,37 +434,6 @@ def _add(values: list[str], value: str) -> None:
         values.append(value)
 
 
-def _c2pa_facts(data: bytes) -> tuple[str | None, list[str]]:
-    """The claim generator (CBOR or JSON text, no CBOR parser) and any digital source types named."""
-    generator = None
-    at = data.find(b"\x6fclaim_generator")  # CBOR text string of 15 bytes: the key
-    if at >= 0:
-        generator = _cbor_text(data, at + 16)
-    if generator is None and (m := re.search(rb'"claim_generator"\s*:\s*"([^"]{1,300})"', data)):
-        generator = m.group(1).decode("utf-8", "replace")
-    if generator is None and (at := data.find(b"\x74claim_generator_info")) >= 0:  # C2PA 2: [{"name": ...}]
-        name_at = data.find(b"\x64name", at, at + 256)
-        generator = _cbor_text(data, name_at + 5) if name_at >= 0 else None
-    types = [m.group(1).decode("ascii") for m in _SOURCE_TYPE_URI.finditer(data)]
-    return (_clean(generator) or None) if generator else None, list(dict.fromkeys(types))[:MAX_VALUES]
-
-
-def _cbor_text(data: bytes, pos: int) -> str | None:
-    """A CBOR text string starting at `pos`, or None."""
-    if pos >= len(data) or data[pos] >> 5 != 3:
-        return None
-    info = data[pos] & 0x1F
-    if info < 24:
-        size, start = info, pos + 1
-    elif info == 24 and pos + 1 < len(data):
-        size, start = data[pos + 1], pos + 2
-    elif info == 25 and pos + 2 < len(data):
-        size, start = struct.unpack_from(">H", data, pos + 1)[0], pos + 3
-    else:
-        return None
-    return data[start: start + min(size, EXCERPT_CHARS * 4)].decode("utf-8", "replace")
-
-
 def _clean(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     """Printable, trimmed and at most `limit` characters (an ellipsis marks a cut)."""
     text = _CONTROL.sub("", text or "").strip()
@@ -425,41 +447,67 @@ def _names(patterns, values) -> list[str]:
 
 
 def _summarise(found: _Found) -> Metadata:
-    """Apply the precedence declared-ai > generator-metadata > camera > edited > stripped."""
+    """Apply the precedence declared-ai > generator-metadata > camera > edited > stripped.
+
+    A C2PA manifest is named in the basis whatever the summary ("...; C2PA invalid: pixels changed after
+    signing"), so a file is never called camera or edited without saying what its manifest declares.
+    """
     camera = _exif_facts(found.exif, found)
     xmp = _xmp_fields(found.xmp, found) if found.xmp is not None else {name: [] for name in _XMP_FIELDS}
-    claim_generator, c2pa_types = _c2pa_facts(bytes(found.c2pa)) if found.c2pa else (None, [])
+    c2pa = found.c2pa
+    remote = [url for url in xmp["provenance"] if url.lower().startswith(("https://", "http://"))]
+    if c2pa is None and remote:  # a remote manifest the SDK was not asked about (a file past the head cap)
+        c2pa = remote_reference(remote[0])
+        found.containers.add("c2pa")
+    elif c2pa is None and any(url.startswith("self#jumbf=") for url in xmp["provenance"]):
+        found.problems.append("xmp: dcterms:provenance names an embedded C2PA manifest that the file does not carry")
+    claim_generator = c2pa["claim_generator"] if c2pa else None
+    agents = [a["software_agent"] for a in c2pa["actions"] if a["software_agent"]] if c2pa else []
     tool_texts = [_clean(v) for k, v in found.texts.items() if k.lower() in _TOOL_KEYS]
-    tools = [t for t in (camera["software"], *xmp["CreatorTool"], *xmp["softwareAgent"], claim_generator,
+    tools = [t for t in (camera["software"], *xmp["CreatorTool"], *xmp["softwareAgent"], claim_generator, *agents,
                          *tool_texts) if t]
     generators = _names(_GENERATORS, [*tools, camera["make"], camera["model"]])
     editors = _names(_EDITORS, tools)
     parameters = {key: _clean(text) for key, text in found.texts.items()
                   if key.lower() in PARAMETER_KEYS or _PARAMS_TEXT.search(text)}
     xmp_types = [t.rsplit("/", 1)[-1] for t in xmp["DigitalSourceType"]]
+    c2pa_types = c2pa["digital_source_types"] if c2pa else []
     source_types = list(dict.fromkeys([*xmp_types, *c2pa_types]))
-    ai_types = [t for t in source_types if t.lower() in {s.lower() for s in AI_SOURCE_TYPES}]
+    ai = {s.lower() for s in AI_SOURCE_TYPES}
+    ai_xmp, ai_c2pa = [t for t in xmp_types if t.lower() in ai], [t for t in c2pa_types if t.lower() in ai]
     edit_types = [t for t in source_types if t.lower() in {s.lower() for s in EDIT_SOURCE_TYPES}]
     device = camera["make"] or camera["model"]
     exposure = [k for k in ("iso", "fnumber", "exposure_s", "focal_mm") if camera[k] is not None]
+    manifest = phrase(c2pa) if c2pa else None
+    if c2pa and c2pa["state"] == "unreadable":
+        found.problems.append(f"c2pa: {c2pa['error']}")
+    carriers = sorted(found.containers & {"app11", "png-caBX", "webp-C2PA"})
+    if carriers and not c2pa:
+        found.problems.append(f"{', '.join(carriers)} without a C2PA manifest (the C2PA SDK found none)")
 
-    if ai_types:
-        where = " and ".join(w for w, types in (("XMP", xmp_types), ("C2PA manifest", c2pa_types))
-                             if ai_types[0] in types)
-        summary, basis = DECLARED_AI, f"{where} DigitalSourceType {ai_types[0]}"
+    def with_manifest(basis: str) -> str:
+        return f"{basis}; {manifest}" if manifest else basis
+
+    if ai_c2pa and c2pa["state"] == "valid":
+        summary, basis = DECLARED_AI, manifest
+    elif ai_xmp:
+        summary, basis = DECLARED_AI, with_manifest(f"XMP DigitalSourceType {ai_xmp[0]}")
+    elif ai_c2pa:  # declared in a manifest that does not validate: a claim, not a proof
+        summary, basis = DECLARED_AI, f"{manifest}; unverified claim: {ai_c2pa[0]}"
     elif parameters or generators:
         summary = GENERATOR_METADATA
-        basis = (f"generation parameters in {', '.join(sorted(parameters))}" if parameters
-                 else f"software field names {', '.join(generators)}")
+        basis = with_manifest(f"generation parameters in {', '.join(sorted(parameters))}" if parameters
+                              else f"software field names {', '.join(generators)}")
     elif device and exposure:
         names = " ".join(filter(None, (camera["make"], camera["model"])))
-        summary, basis = CAMERA, f"EXIF {names} with {', '.join(exposure)}"
-    elif editors or tools or found.c2pa or edit_types or device or "photoshop-irb" in found.containers:
+        summary, basis = CAMERA, with_manifest(f"EXIF {names} with {', '.join(exposure)}")
+    elif manifest:
+        summary, basis = EDITED, manifest + (f"; editor named: {', '.join(editors)}" if editors else "")
+    elif editors or tools or edit_types or device or "photoshop-irb" in found.containers:
         summary = EDITED
         basis = (f"editor named: {', '.join(editors)}" if editors else
                  f"DigitalSourceType {edit_types[0]}" if edit_types else
                  f"software field without camera EXIF: {tools[0]}" if tools else
-                 "C2PA manifest without an AI declaration" if found.c2pa else
                  "EXIF names a device but has no exposure tags" if device else "Photoshop resource block")
     else:
         summary, basis = STRIPPED, "no camera, provenance, generator or software metadata"
@@ -468,8 +516,9 @@ def _summarise(found: _Found) -> Metadata:
         "containers": sorted(found.containers),
         "camera": camera,
         "provenance": {
-            "c2pa_manifest": bool(found.c2pa),
+            "c2pa_manifest": c2pa is not None,  # embedded, or referenced (remote, never fetched)
             "c2pa_claim_generator": claim_generator,
+            "c2pa": c2pa,
             "digital_source_type": source_types,
             "creator_tool": xmp["CreatorTool"],
             "history_software": xmp["softwareAgent"],

@@ -44,7 +44,7 @@ def prepare(
 
     An unreadable file becomes an error record. Numpy only: the specs and the result pickle cheaply.
     """
-    metadata = None if isinstance(source, np.ndarray) else _metadata(source)
+    metadata = None if isinstance(source, np.ndarray) else _metadata(source, config.c2pa_trust)
     try:
         image = source if isinstance(source, np.ndarray) else load_image(source, max_pixels=config.max_pixels)
         faces = tuple(detect_faces(
@@ -71,9 +71,9 @@ def _undecoded(metadata: Metadata | None) -> Metadata | None:
     return replace(metadata, summary="")
 
 
-def _metadata(path: str | os.PathLike) -> Metadata | None:
+def _metadata(path: str | os.PathLike, trust: str | None = None) -> Metadata | None:
     """The file's metadata; None rather than an error row should the reader itself fail."""
     try:
-        return read_metadata(path)
+        return read_metadata(path, trust=trust)
     except Exception:  # read_metadata does not raise; metadata must never cost a readable image its result
         return None

@@ -20,12 +20,15 @@ gets an error row of its own.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import socket
 import stat
 import struct
 import sys
+import threading
 import zlib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -382,6 +385,98 @@ _METADATA = (
      lambda rng: _jpeg_with(rng, [_segment(0xE2, b"ICC_PROFILE\x00\x01\x01" + rng.bytes(300))])),
     ("jpeg segment length 0", "any", lambda rng: _jpeg_with(rng, [b"\xff\xe1\x00\x00"])),
 )
+
+
+# JUMBF boxes (the C2PA manifest store's container) that lie about their size or contain themselves, in APP11.
+_C2PA_UUID = b"c2pa" + bytes.fromhex("00110010800000aa00389b71")
+
+
+def _box(kind: bytes, payload: bytes, size: int | None = None) -> bytes:
+    return struct.pack(">I", 8 + len(payload) if size is None else size) + kind + payload
+
+
+def _jumd(label: bytes = b"c2pa") -> bytes:
+    return _box(b"jumd", _C2PA_UUID + b"\x03" + label + b"\x00")
+
+
+def _app11(store: bytes, seq: int = 1) -> bytes:
+    return _segment(0xEB, b"JP\x00\x01" + struct.pack(">I", seq) + store)
+
+
+def _nested(depth: int) -> bytes:
+    store = b""
+    for _ in range(depth):
+        store = _box(b"jumb", _jumd() + store)
+    return store
+
+
+def _split(store: bytes, size: int = 65_000) -> list[bytes]:
+    return [_app11(store[i: i + size], i // size + 1) for i in range(0, len(store), size)]
+
+
+REMOTE_URL = "https://example.invalid/manifests/remote.c2pa"
+_REMOTE_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+               b'<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" dcterms:provenance="'
+               + REMOTE_URL.encode() + b'"/></rdf:RDF></x:xmpmeta>')
+JUMBF = (
+    ("jumbf truncated mid-box", lambda rng: _jpeg_with(rng, [_app11(_box(b"jumb", _jumd() + rng.bytes(400), 4000))])),
+    ("jumbf claiming 4 GB", lambda rng: _jpeg_with(rng, [_app11(_box(b"jumb", _jumd() + rng.bytes(64), 0xFFFFFFFF))])),
+    ("jumbf xlbox claiming 2**63 bytes",
+     lambda rng: _jpeg_with(rng, [_app11(struct.pack(">I4sQ", 1, b"jumb", 2**63) + _jumd() + rng.bytes(64))])),
+    ("jumbf self-referencing (size 0, to the end, inside itself)",
+     lambda rng: _jpeg_with(rng, [_app11(_box(b"jumb", _jumd() + _box(b"jumb", _jumd() + _box(b"jumb", b"", 0), 0),
+                                              0))])),
+    ("jumbf nested 1500 deep", lambda rng: _jpeg_with(rng, [_app11(_nested(1500))])),
+    ("jumbf of 2.6 MB over 40 app11 segments",
+     lambda rng: _jpeg_with(rng, _split(_box(b"jumb", _jumd() + rng.bytes(2_600_000))))),
+    ("remote manifest reference (never fetched)",
+     lambda rng: _jpeg_with(rng, [_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + _REMOTE_XMP)])),
+)
+_METADATA += tuple((variant, "ok", make) for variant, make in JUMBF)
+
+
+@contextlib.contextmanager
+def network_canary(monkeypatch):
+    """Catch any network access: every proxy-aware HTTP client (the C2PA SDK's among them) is sent to a local
+    listener, and Python's sockets refuse to connect. Yields the list of what reached the listener or was refused."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.1)
+    attempts: list = []
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                with contextlib.suppress(OSError):
+                    attempts.append(conn.recv(256))
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    proxy = f"http://127.0.0.1:{server.getsockname()[1]}"
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def refuse(*args, **kwargs):
+        attempts.append(("python socket", args))
+        raise OSError("network access attempted")
+
+    for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection")):
+        monkeypatch.setattr(target, name, refuse)
+    try:
+        yield attempts
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
 
 
 def _metadata(rng, j):

@@ -13,12 +13,13 @@ import os
 import resource
 import stat
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile import CATEGORIES, make_corpus, png_header, tiff_ifds, unlock
+from hostile import CATEGORIES, JUMBF, REMOTE_URL, make_corpus, network_canary, png_header, tiff_ifds, unlock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -443,3 +444,28 @@ def test_carriage_return_in_a_name_keeps_the_csv_row_whole(tmp_path, tiny_model_
     out = tmp_path.parent / f"{tmp_path.name}.csv"
     assert invoke("scan", tmp_path, "--csv", out, "--model", tiny_model_dir, "-q").exit_code == 0
     assert sorted(Path(f).name for f in _rows_by_file(_read_text(out))) == ["a\rb.png", "c.png"]
+
+
+# --- C2PA: JUMBF boxes that lie about their size or contain themselves; a remote manifest ------------------------
+
+
+@pytest.mark.parametrize("variant, make", JUMBF, ids=[v for v, _ in JUMBF])
+def test_hostile_jumbf_is_bounded_and_never_fetches(tmp_path, tiny_model, monkeypatch, variant, make):
+    path = tmp_path / "jumbf.jpg"
+    path.write_bytes(make(np.random.default_rng(0)))
+    before = path.read_bytes()
+    with network_canary(monkeypatch) as attempts:
+        start = time.perf_counter()
+        meta = read_metadata(path)
+        elapsed = time.perf_counter() - start
+        result = scan_image(path, tiny_model)
+    assert attempts == [] and elapsed < 2, (attempts, elapsed)
+    assert result.error is None and result.metadata.summary == meta.summary  # the pixels are still scanned
+    assert meta.summary in SUMMARIES and json.dumps(meta.evidence, allow_nan=False)
+    facts = meta.evidence["provenance"]["c2pa"]
+    if variant.startswith("remote"):
+        assert (facts["state"], facts["remote_url"]) == ("remote", REMOTE_URL)
+        assert meta.evidence["basis"] == "C2PA remote manifest referenced, not fetched"
+    else:  # never taken for a manifest that says anything
+        assert facts is None or (facts["state"] == "unreadable" and facts["claim_generator"] is None)
+    assert path.read_bytes() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import _png_header, make_broken_files, write_image
 from PIL import Image
 
+from facecheck import io as fio
 from facecheck.errors import ConfigError, ImageReadError
 from facecheck.io import find_images, load_image
 
@@ -229,3 +231,64 @@ def test_load_image_leaves_the_file_untouched(tmp_path):
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     load_image(path)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+# --- AVIF and HEIC ----------------------------------------------------------------------------------
+
+
+def _heic(path: Path) -> Path:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 40, 10))).save(path, format="HEIF")
+    return path
+
+
+def _without_plugin(monkeypatch, name: str) -> None:
+    monkeypatch.delitem(Image.OPEN, name, raising=False)
+    monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != name])
+
+
+def test_find_images_takes_avif_and_heic_from_folders(tmp_path):
+    for name in ("a.avif", "b.heic", "c.HEIF", "d.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_images([tmp_path])] == ["a.avif", "b.heic", "c.HEIF"]
+
+
+def test_load_image_decodes_avif(tmp_path):
+    if not fio.features.check("avif"):
+        pytest.skip("this Pillow has no AVIF decoder")
+    path = tmp_path / "a.avif"
+    Image.new("RGB", (64, 48), (200, 40, 10)).save(path, "AVIF", quality=95)
+    arr = load_image(path)
+    assert arr.shape == (48, 64, 3) and abs(int(arr[24, 32, 0]) - 200) < 12
+
+
+def test_load_image_decodes_heic(tmp_path):
+    arr = load_image(_heic(tmp_path / "a.heic"))
+    assert arr.shape == (48, 64, 3) and abs(int(arr[24, 32, 0]) - 200) < 12
+
+
+def test_heic_without_a_decoder_names_the_missing_decoder(tmp_path, monkeypatch):
+    path = _heic(tmp_path / "a.heic")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import fails, as when it is not installed
+    _without_plugin(monkeypatch, "HEIF")
+    with pytest.raises(ImageReadError) as info:
+        load_image(path)
+    assert str(info.value) == f"{path}: HEIC/HEIF image, but no HEIF decoder is installed ({fio.HEIF_REMEDY})"
+
+
+def test_avif_without_a_decoder_names_the_missing_decoder(tmp_path, monkeypatch):
+    path = tmp_path / "a.avif"
+    path.write_bytes(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(64))
+    monkeypatch.setattr(fio.features, "check", lambda name: False)
+    _without_plugin(monkeypatch, "AVIF")
+    with pytest.raises(ImageReadError, match=r"AVIF image, but this Pillow has no AVIF decoder") as info:
+        load_image(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("head, kind", [(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "AVIF"),
+                                        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "HEIC"),
+                                        (b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00mp41", None),
+                                        (b"\xff\xd8\xff\xe0", None), (b"", None)])
+def test_bmff_kind(head, kind):
+    assert fio.bmff_kind(head) == kind
