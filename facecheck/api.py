@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
-from joblib import delayed
-
 from .config import Config
 from .errors import ConfigError
 from .io import find_images
@@ -18,7 +16,7 @@ from .stability import spread
 from .verdict import ERROR, NO_FACE, REAL, UNCERTAIN, VerdictRule
 from .witnesses.base import is_grayscale
 from .weights import Model, load_model
-from .workers import parallel
+from .workers import torch_threads
 
 
 @dataclass(frozen=True)
@@ -168,6 +166,10 @@ def scan_files(
     specs = model.specs
     rule = verdict_rule(model, config)
     if config.n_jobs > 1 and len(files) > config.batch_files:
+        from joblib import delayed
+
+        from .workers import parallel
+
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
         # worker processes prepare the files, in order, while this process runs the networks.
         prepared = parallel(config.n_jobs, return_as="generator", batch_size=2)(
@@ -176,10 +178,11 @@ def scan_files(
     else:
         prepared = (prepare(f, specs, config) for f in files)
     chunk: list = []
-    for item in zip(files, prepared):
-        chunk.append(item)
-        if len(chunk) == config.batch_files:
+    with torch_threads(config.cnn_threads):
+        for item in zip(files, prepared):
+            chunk.append(item)
+            if len(chunk) == config.batch_files:
+                yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
+                chunk = []
+        if chunk:
             yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
-            chunk = []
-    if chunk:
-        yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)

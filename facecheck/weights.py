@@ -19,6 +19,7 @@ from .errors import ConfigError, WeightsError
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
 from .witnesses import CropSpec, PatchSpec, Witness, check_name, load_witness
+from .workers import torch_threads
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
 # facecheck 0.2.0's bundles: one extractor.pt and scorer.npz, read as a bundle of one appearance witness.
@@ -202,7 +203,8 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
     # A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused
     # here, rather than failing as an internal error at the first face of a scan.
-    problem = _probe(witnesses, scorer)
+    with torch_threads(1):  # one face: a second thread only waits for a core
+        problem = _probe(witnesses, scorer)
     if problem:
         raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({problem})")
     return Model(witnesses=witnesses, scorer=scorer, manifest=manifest, path=path)
