@@ -173,8 +173,10 @@ def scan(
     verdict, detector_confidence, error, metadata, p_real_spread.
     --jsonl rows have the JSON keys plus file_size, file_mtime_ns and file_rows (what --resume checks).
     metadata is what the file's own tags say, apart from the verdict: declared-ai, generator-metadata,
-    camera, edited or stripped (--json adds the evidence as metadata_evidence). Tags are easily
-    stripped or forged: they never change a verdict.
+    camera, edited or stripped (--json adds the evidence as metadata_evidence). A C2PA manifest is
+    validated offline by the C2PA SDK (valid, invalid and why; remote manifests are never fetched);
+    --c2pa-trust checks its signer against your anchors. Tags are easily stripped or forged, and their
+    absence proves nothing: they never change a verdict.
     """
     from . import report, stream
     from .api import scan_files, verdict_rule

@@ -6,6 +6,7 @@ file. A line is a row when it is an object with a `source_file` key; the header 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -44,7 +45,9 @@ def scan_options(config: Config) -> dict:
     return {"min_face": config.min_face, "upsample": config.upsample, "detect_max_side": config.detect_max_side,
             "max_pixels": config.max_pixels, "pad": config.pad, "verify": config.verify,
             "verify_below": config.verify_below, "false_alarm": config.false_alarm, "uncertain": config.uncertain,
-            "stability": config.stability}
+            "stability": config.stability,
+            # The trust anchors change the metadata evidence: --resume with others would mix rows.
+            "c2pa_trust": None if config.c2pa_trust is None else hashlib.sha256(config.c2pa_trust.encode()).hexdigest()}
 
 
 def file_state(path: str) -> tuple[int | None, int | None]:

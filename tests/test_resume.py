@@ -173,6 +173,16 @@ def test_resume_with_other_detection_options_is_refused(folder, tiny_model_dir, 
     assert result.exit_code == 2 and "min_face 40 -> 20" in result.stderr
 
 
+def test_resume_with_other_c2pa_trust_anchors_is_refused(folder, tiny_model_dir, tmp_path):
+    anchors = Path(__file__).resolve().parents[2] / "shared" / "data" / "provenance" / "trust_anchors.pem"
+    if not anchors.is_file():
+        pytest.skip("../shared/data/provenance is absent")
+    out = tmp_path / "out.jsonl"
+    assert invoke("scan", folder, "--model", tiny_model_dir, "-q", "--jsonl", out).exit_code == 0
+    result = invoke("scan", folder, "--model", tiny_model_dir, "--jsonl", out, "--resume", "--c2pa-trust", anchors)
+    assert result.exit_code == 2 and "c2pa_trust None -> " in result.stderr
+
+
 @pytest.mark.parametrize("args", [("--resume",), ("--resume", "--jsonl", "-"), ("--resume", "--csv")])
 def test_resume_without_a_jsonl_file_is_a_usage_error(folder, tiny_model_dir, args):
     result = invoke("scan", folder, "--model", tiny_model_dir, *args)
