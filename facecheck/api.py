@@ -153,18 +153,9 @@ def scan_paths(
     yield from scan_files(files, model, config=config)
 
 
-def scan_files(
-    files: Iterable[str | os.PathLike], model: Model | None = None, *, config: Config = Config()
-) -> Iterator[ScanResult]:
-    """Scan these files exactly as listed (no folder or glob expansion), one ScanResult each, in order.
-
-    For lists made by find_images: expanding them again would walk a listed symlink to a folder
-    instead of reporting it, and drop or add rows.
-    """
-    files = list(files)
-    model = model or load_model(device=config.device)
-    specs = model.specs
-    rule = verdict_rule(model, config)
+def prepare_files(files: list, specs: dict, config: Config = Config()) -> Iterator[Prepared]:
+    """Decode, detect and cut every file for `specs`, in order; in `config.n_jobs` worker processes, which
+    start at once, when there are more files than one batch (else here, as the results are read)."""
     if config.n_jobs > 1 and len(files) > config.batch_files:
         from joblib import delayed
 
@@ -172,11 +163,25 @@ def scan_files(
 
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
         # worker processes prepare the files, in order, while this process runs the networks.
-        prepared = parallel(config.n_jobs, return_as="generator", batch_size=2)(
-            delayed(prepare)(f, specs, config) for f in files
-        )
-    else:
-        prepared = (prepare(f, specs, config) for f in files)
+        return parallel(config.n_jobs, return_as="generator", batch_size=2)(delayed(prepare)(f, specs, config) for f in files)
+    return (prepare(f, specs, config) for f in files)
+
+
+def scan_files(
+    files: Iterable[str | os.PathLike], model: Model | None = None, *, config: Config = Config(),
+    prepared: Iterator[Prepared] | None = None,
+) -> Iterator[ScanResult]:
+    """Scan these files exactly as listed (no folder or glob expansion), one ScanResult each, in order.
+
+    For lists made by find_images: expanding them again would walk a listed symlink to a folder
+    instead of reporting it, and drop or add rows. `prepared`: `prepare_files(files, model.specs, config)`
+    started earlier (the CLI starts the workers before the bundle has loaded).
+    """
+    files = list(files)
+    model = model or load_model(device=config.device)
+    rule = verdict_rule(model, config)
+    if prepared is None:
+        prepared = prepare_files(files, model.specs, config)
     chunk: list = []
     with torch_threads(config.cnn_threads):
         for item in zip(files, prepared):

@@ -179,11 +179,12 @@ def scan(
     absence proves nothing: they never change a verdict.
     """
     from . import report, stream
-    from .api import scan_files, verdict_rule
+    from .api import prepare_files, scan_files, verdict_rule
     from .html_report import HtmlReport
     from .io import empty_folders, find_images
-    from .weights import load_model
+    from .weights import bundle_specs, load_model
 
+    early = None
     try:
         stream.check_targets(csv_out, json_out, jsonl_out, resume=resume)
         connect = None if dask is None else _cluster().connector(dask)  # ConfigError: bad address, no Dask
@@ -203,13 +204,22 @@ def scan(
             from .provenance import load_trust
 
             config = config.with_(c2pa_trust=load_trust(c2pa_trust))  # ConfigError: unreadable, not PEM certificates
+        # The workers start on the files while this process imports torch and loads the bundle (a resumed
+        # scan's files are known only once its rows are read; Dask workers are elsewhere).
+        early_specs = None if resume or connect is not None else bundle_specs(model)
+        early = None if early_specs is None else prepare_files(files, early_specs, config)
         loaded = load_model(model, device=config.device)
+        if early is not None and loaded.specs != early_specs:
+            early.close()
+            early = None
         rule = verdict_rule(loaded, config)
         page = None if report_dir is None else HtmlReport(report_dir, loaded, rule, inputs=files,
                                                           outputs=(csv_out, json_out, jsonl_out))
         plan = None if jsonl_out is None else stream.plan_jsonl(
             jsonl_out, resume=resume, first_line=stream.header(loaded, config), files=files)
     except FacecheckError as exc:
+        if early is not None:
+            early.close()
         if debug:
             raise
         raise _fail(str(exc)) from None
@@ -221,6 +231,9 @@ def scan(
     if csv_out is None and json_out is None and jsonl_out is None and not table_mode:
         csv_out = "-"  # piped: CSV
     todo = files if plan is None else plan.todo
+    if early is not None and list(todo) != list(files):
+        early.close()
+        early = None
     results, n_failed = [], 0 if plan is None else plan.kept_failed
     if plan is not None and plan.kept and not quiet:
         err.print(f"resuming {jsonl_out}: {plan.kept} file(s) already done, {len(todo)} to scan", markup=False)
@@ -229,7 +242,7 @@ def scan(
         with (nullcontext() if connect is None else connect()) as client, \
                 report.open_writers(csv_out, json_out, sys.stdout, page) as writers, \
                 stream.open_jsonl(plan, sys.stdout) as jsonl_writer:
-            scanned = scan_files(todo, loaded, config=config) if client is None else \
+            scanned = scan_files(todo, loaded, config=config, prepared=early) if client is None else \
                 _cluster().scan_files(todo, client, model, loaded, config)
             writers = writers + [jsonl_writer] if jsonl_writer else writers
             for result in _progress(scanned, len(todo), quiet):

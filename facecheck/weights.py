@@ -19,6 +19,7 @@ from .errors import ConfigError, WeightsError
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
 from .witnesses import CropSpec, PatchSpec, Witness, check_name, load_witness
+from .witnesses.base import spec_from_dict
 from .workers import torch_threads
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
@@ -130,6 +131,17 @@ def witness_entries(manifest: dict, path: str | os.PathLike = "") -> list[dict]:
             raise WeightsError(f"{path}: bad witness in the manifest ({exc})") from None
         seen.add(e["name"])
     return entries
+
+
+def bundle_specs(model: str | os.PathLike | None = None) -> dict[str, CropSpec | PatchSpec] | None:
+    """What each witness of the bundle cuts per face, read from its manifest alone (no weights, no torch), so
+    that workers can start on the files while the bundle loads; None when the manifest does not say (the
+    bundle's own load then reports why)."""
+    try:
+        path = locate(model)
+        return {e["name"]: spec_from_dict(e["config"]["spec"]) for e in witness_entries(read_manifest(path), path)}
+    except (WeightsError, KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

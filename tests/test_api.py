@@ -204,3 +204,25 @@ def test_a_face_without_colour_is_never_called_real(astronaut_path, tiny_model):
         assert face.verdict in ("uncertain", "ai-generated")
         assert face.p_real is not None  # the rarity is still reported
     assert scan_image(image, tiny_model, config=Config(n_jobs=1, uncertain=0.01, false_alarm=0.01)).faces[0].verdict in ("real", "ai-generated")
+
+
+def test_workers_started_before_the_bundle_loads_give_the_same_results(mixed_folder, tiny_model, tiny_model_dir):
+    """What the CLI does: the workers start on the files from the manifest's specs alone, the bundle loads after."""
+    from facecheck.api import prepare_files, scan_files
+    from facecheck.io import find_images
+    from facecheck.weights import bundle_specs
+
+    files = find_images([mixed_folder])
+    config = Config(batch_files=2)  # more files than one batch: worker processes
+    specs = bundle_specs(tiny_model_dir)
+    assert specs == tiny_model.specs
+    early = list(scan_files(files, tiny_model, config=config, prepared=prepare_files(files, specs, config)))
+    plain = list(scan_files(files, tiny_model, config=config))
+    assert [(r.source_file, r.status, r.error) for r in early] == [(r.source_file, r.status, r.error) for r in plain]
+    assert [f.loglik for r in early for f in r.faces] == [f.loglik for r in plain for f in r.faces]
+
+
+def test_bundle_specs_of_a_folder_without_a_bundle_is_none(tmp_path):
+    from facecheck.weights import bundle_specs
+
+    assert bundle_specs(tmp_path) is None
