@@ -11,11 +11,9 @@ from statistics import NormalDist
 import numpy as np
 
 from .errors import NotFittedError, WeightsError
-from .verdict import RealScores, decide_many, threshold_at
+from .verdict import RealScores, threshold_at
 
 _FORMAT = "facecheck-face-scorer/1"
-_FUSION_FORMAT = "facecheck-fused-scorer/1"
-FUSION_FILE = "fusion.json"
 REAL_SCORES_FILE = "real_scores.npy"  # the held-out real faces' fused scores, sorted (p_real)
 FUSION_RULES = {
     "sum": "sum over witnesses of (loglik - mean) / std, both measured on held-out real faces",
@@ -115,21 +113,6 @@ class FaceScorer:
         self.threshold_ = threshold_at(self.score_samples(X_heldout), false_alarm)
         self.false_alarm_ = float(false_alarm)
         return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Return verdicts (n_faces,): "real" at or above the threshold, else "ai-generated"."""
-        self._require_fit()
-        if self.threshold_ is None:
-            raise NotFittedError("this FaceScorer has no threshold; call calibrate() first")
-        return decide_many(self.score_samples(X), self.threshold_)
-
-    def bic(self, X: np.ndarray) -> float:
-        """Bayesian information criterion of the fitted mixture on X (lower is better)."""
-        loglik = self.score_samples(X)
-        k, d = self.means_.shape
-        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "tied": d * (d + 1) / 2, "spherical": k}[self.covariance_type]
-        n_params = cov + k * d + k - 1
-        return float(-2 * loglik.sum() + n_params * np.log(len(loglik)))
 
     def save(self, path: str | Path) -> None:
         """Write parameters and arrays to one .npz file (no pickle)."""
@@ -287,12 +270,6 @@ class FusedScorer:
         self.real_scores_ = RealScores(scores) if len(scores) >= 10 else None
         return self
 
-    def predict(self, features_by_witness: dict[str, np.ndarray]) -> np.ndarray:
-        """Verdicts (n_faces,): "real" at or above the threshold, else "ai-generated"."""
-        if getattr(self, "threshold_", None) is None:
-            raise NotFittedError("this FusedScorer has no threshold; call calibrate() first")
-        return decide_many(self.score_samples(features_by_witness), self.threshold_)
-
     def fusion_dict(self) -> dict:
         """The fusion rule and statistics, threshold and false-alarm rate as plain JSON values."""
         if not hasattr(self, "mean_"):
@@ -335,34 +312,6 @@ class FusedScorer:
         fused.real_scores_ = None if real is None else RealScores(real)
         return fused
 
-    def save(self, folder: str | Path) -> None:
-        """Write `<name>.npz` per witness scorer and fusion.json (no pickle) into `folder`."""
-        folder = Path(folder)
-        fusion = {"format": _FUSION_FORMAT, **self.fusion_dict()}
-        for name, scorer in self.scorers.items():
-            scorer.save(folder / _scorer_file(name))
-        if getattr(self, "real_scores_", None) is not None:
-            np.save(folder / REAL_SCORES_FILE, self.real_scores_.scores_)
-        (folder / FUSION_FILE).write_text(json.dumps(fusion, indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "FusedScorer":
-        """Read a FusedScorer written by `save`."""
-        path = Path(folder) / FUSION_FILE
-        try:
-            if path.stat().st_size > 1 << 20:
-                raise ValueError("over 1 MiB")
-            fusion = json.loads(path.read_text(encoding="utf-8"))
-            if fusion.get("format") != _FUSION_FORMAT:
-                raise ValueError(f"unknown format {fusion.get('format')!r}")
-            names = list(fusion["stats"])
-            scorers = {name: FaceScorer.load(Path(folder) / _scorer_file(name)) for name in names}
-            real = Path(folder) / REAL_SCORES_FILE
-            fusion["real_scores"] = load_real_scores(real) if real.is_file() else None
-            return cls.from_parts(scorers, fusion)
-        except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
-            raise WeightsError(f"{path}: not a valid fused-scorer file ({str(exc) or type(exc).__name__})") from None
-
 
 def _p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """(rank + 1) / (n + 2) of each score among n sorted reference scores: a p-value never 0 or 1."""
@@ -384,12 +333,6 @@ def load_real_scores(path: str | Path) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype != np.float64:
         raise ValueError(f"{Path(path).name} is not a 1-D float64 array")
     return array
-
-
-def _scorer_file(name: str) -> str:
-    from .witnesses import check_name
-
-    return f"{check_name(name)}.npz"
 
 
 _PRECISION_NDIM = {"full": 3, "tied": 2, "diag": 2, "spherical": 1}

@@ -17,16 +17,6 @@ VERDICTS = (REAL, UNCERTAIN, AI_GENERATED, NO_FACE, ERROR)
 DEFAULT_UNCERTAIN = 0.20
 
 
-def decide(loglik: float, threshold: float) -> str:
-    """Return `real` when `loglik` is at or above `threshold`, else `ai-generated` (no uncertain band)."""
-    return REAL if loglik >= threshold else AI_GENERATED
-
-
-def decide_many(loglik: np.ndarray, threshold: float) -> np.ndarray:
-    """Vectorised `decide`: (n,) log-likelihoods to (n,) verdict strings."""
-    return np.where(np.asarray(loglik) >= threshold, REAL, AI_GENERATED)
-
-
 def _check_rate(value: float, name: str) -> float:
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name}={value}: must be between 0 and 1")

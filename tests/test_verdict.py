@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facecheck.verdict import (AI_GENERATED, DEFAULT_UNCERTAIN, ERROR, NO_FACE, REAL, UNCERTAIN, VERDICTS, RealScores,
-                               VerdictRule, decide, decide_many, threshold_at)
+                               VerdictRule, threshold_at)
 
 
 def test_verdict_names():
@@ -16,24 +16,11 @@ def test_verdict_names():
     assert (REAL, UNCERTAIN, AI_GENERATED, NO_FACE, ERROR) == VERDICTS
 
 
-@pytest.mark.parametrize("loglik, expected", [(-9.0, REAL), (-10.0, REAL), (-10.000001, AI_GENERATED), (-500.0, AI_GENERATED)])
-def test_decide_is_real_at_or_above_the_threshold(loglik, expected):
-    assert decide(loglik, -10.0) == expected
-
-
-def test_decide_many_matches_decide():
-    loglik = np.array([-12.0, -10.0, -3.0, -10.5])
-    got = decide_many(loglik, -10.0)
-    assert got.shape == (4,)
-    assert list(got) == [decide(v, -10.0) for v in loglik] == [AI_GENERATED, REAL, REAL, AI_GENERATED]
-
-
 def test_threshold_at_leaves_exactly_the_false_alarm_share_below():
     loglik = np.random.default_rng(0).permutation(np.arange(1000, dtype=float))
     threshold = threshold_at(loglik, 0.05)
     assert threshold == 50.0  # an order statistic: the 51st lowest score, 50 scores below it
     assert np.mean(loglik < threshold) == 0.05
-    assert np.mean(decide_many(loglik, threshold) == AI_GENERATED) == 0.05
 
 
 @pytest.mark.parametrize(

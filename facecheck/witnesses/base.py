@@ -121,10 +121,6 @@ class Witness:
     spec: CropSpec | PatchSpec
     file_suffix = ".pt"
 
-    def cut(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """This witness's input for one face (numpy only, picklable, run in worker processes)."""
-        return self.spec.cut(image, box)
-
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, n_features) float32 of stacked inputs (N, *spec.shape) uint8."""
         raise NotImplementedError
