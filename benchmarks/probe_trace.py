@@ -91,7 +91,8 @@ def boxes(files: list[Path], matched: bool, cache: Path) -> dict[str, list]:
 def face_inputs(files, box_map, spec, *, matched=False, histories=0, seed=0):
     """Per face: list of (file, history index, patches) -- the original and `histories` random histories."""
     from facecheck.evaluate import match_format
-    from facecheck.train.history import follow_box, random_history
+    from facecheck.imaging import follow_box
+    from facecheck.train.history import random_history
 
     out = []
     for f in files:

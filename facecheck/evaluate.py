@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import cv2
 import numpy as np
 from joblib import delayed
-from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .config import Config
 from .errors import ConfigError, FacecheckError
+from .imaging import blur, jpeg, resize
 from .io import find_images, load_image
 from .nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
 from .prepare import prepare
-from .train.history import resize
 from .weights import Model
 from .workers import parallel
 
 SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused score (higher = more likely AI-generated)"
 MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as img:
-        return np.asarray(img.convert("RGB")).copy()
 
 
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
@@ -41,7 +30,7 @@ def _resize(image: np.ndarray, factor: float) -> np.ndarray:
 
 def match_format(image: np.ndarray) -> np.ndarray:
     """Resize so the shorter side is 256 px, then JPEG quality 90 in memory: the same for every image."""
-    return _jpeg(_resize(image, MATCHED_SHORT_SIDE / min(image.shape[:2])), MATCHED_QUALITY)
+    return jpeg(_resize(image, MATCHED_SHORT_SIDE / min(image.shape[:2])), MATCHED_QUALITY)
 
 
 def parse_perturbations(spec: str | None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -53,7 +42,7 @@ def parse_perturbations(spec: str | None) -> dict[str, Callable[[np.ndarray], np
                 q = int(item[4:])
                 if not 1 <= q <= 100:
                     raise ValueError
-                out[item] = lambda im, q=q: _jpeg(im, q)
+                out[item] = lambda im, q=q: jpeg(im, q)
             elif item.startswith("resize"):
                 f = float(item[6:])
                 if not 0.05 <= f <= 4:
@@ -63,7 +52,7 @@ def parse_perturbations(spec: str | None) -> dict[str, Callable[[np.ndarray], np
                 s = float(item[4:])
                 if not 0 < s <= 20:
                     raise ValueError
-                out[item] = lambda im, s=s: cv2.GaussianBlur(im, (0, 0), s)
+                out[item] = lambda im, s=s: blur(im, s)
             else:
                 raise ValueError
         except ValueError:

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .detect import Face
-from .train.history import follow_box, jpeg, resize
+from .imaging import follow_box, jpeg, resize
 from .witnesses.base import CropSpec, PatchSpec
 
 # What an image commonly goes through on its way to a fact-checker: recompression and downscaling.

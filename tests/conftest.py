@@ -84,7 +84,7 @@ def _tiny_appearance(seed: int = 0):
     witness = AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), embed_dim=16),
                                                  input_size=64), name="appearance" if seed == 0 else f"appearance_{seed}")
     image = load_image(ASTRONAUT)
-    crops = _variants(witness.cut(image, detect_faces(image)[0].box), 120, np.random.default_rng(0))
+    crops = _variants(witness.spec.cut(image, detect_faces(image)[0].box), 120, np.random.default_rng(0))
     return witness, witness.transform(crops)
 
 

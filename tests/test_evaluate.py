@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from facecheck import evaluate as ev
 from facecheck.config import Config
 from facecheck.errors import ConfigError
+from facecheck.imaging import jpeg
 from facecheck.nuisance import STAT_NAMES
 
 
@@ -56,7 +57,7 @@ def test_match_format_resizes_and_reencodes_every_image():
     # JPEG q90 was applied: re-encoding once more changes little, but the result differs from a plain resize
     plain = ev._resize(png_like, 256 / 384)
     assert not np.array_equal(a, plain)
-    assert np.abs(ev._jpeg(a, 90).astype(int) - a).mean() < np.abs(a.astype(int) - plain).mean()
+    assert np.abs(jpeg(a, 90).astype(int) - a).mean() < np.abs(a.astype(int) - plain).mean()
 
 
 def test_matched_condition_transforms_both_classes(tmp_path, monkeypatch, tiny_model, astronaut_path):

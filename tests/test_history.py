@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facecheck.train.history import History, jpeg, random_history, resize
+from facecheck.imaging import jpeg, resize
+from facecheck.train.history import History, random_history
 
 
 def _image(seed: int = 0, size: int = 96) -> np.ndarray:

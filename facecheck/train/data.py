@@ -272,7 +272,8 @@ def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | Pat
 
     Returns (histories + 1, len(boxes), *spec.shape).
     """
-    from .history import follow_box, random_history
+    from ..imaging import follow_box
+    from .history import random_history
 
     image = load_image(path)
     out = [np.stack([spec.cut(image, box) for box in boxes])]

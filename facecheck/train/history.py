@@ -14,14 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-RESAMPLERS = {
-    "nearest": cv2.INTER_NEAREST,
-    "linear": cv2.INTER_LINEAR,
-    "cubic": cv2.INTER_CUBIC,
-    "area": cv2.INTER_AREA,
-    "lanczos": cv2.INTER_LANCZOS4,
-}
-
+from ..imaging import RESAMPLERS, blur, jpeg, resize
 
 @dataclass(frozen=True)
 class History:
@@ -44,35 +37,13 @@ class History:
         if self.scale != 1.0:
             out = resize(out, self.scale, self.resampler)
         if self.blur > 0:
-            out = cv2.GaussianBlur(out, (0, 0), self.blur)
+            out = blur(out, self.blur)
         if self.sharpen > 0:
             soft = cv2.GaussianBlur(out, (0, 0), 1.0)
             out = cv2.addWeighted(out, 1 + self.sharpen, soft, -self.sharpen, 0)
         for q in self.jpeg:
             out = jpeg(out, q)
         return out
-
-
-def follow_box(box: tuple[int, int, int, int], before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """A (top, right, bottom, left) box of an image of shape `before`, moved to the same place after a resize to `after`."""
-    fy, fx = after[0] / before[0], after[1] / before[1]
-    top, right, bottom, left = box
-    return round(top * fy), round(right * fx), round(bottom * fy), round(left * fx)
-
-
-def resize(image: np.ndarray, scale: float, resampler: str = "area") -> np.ndarray:
-    """Resize by `scale` (at least 1 px a side) with a named resampler."""
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=RESAMPLERS[resampler])
-
-
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    """Compress and decode an RGB image as JPEG at `quality` (4:2:0, like most encoders)."""
-    ok, buf = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
-        raise ValueError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
 
 
 def random_history(rng: np.random.Generator, *, min_scale: float = 0.35, max_scale: float = 2.0) -> History:
