@@ -3,71 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 from .config import Config
 from .errors import ConfigError
 from .io import find_images
-from .metadata import Metadata
 from .prepare import Prepared, name_of, prepare
-from .stability import spread
-from .verdict import ERROR, NO_FACE, REAL, UNCERTAIN, VerdictRule
-from .witnesses.base import is_grayscale
+from .results import FaceScore, ScanResult
+from .verdict import REAL, UNCERTAIN, VerdictRule, is_grayscale
 from .weights import Model, load_model
 from .workers import torch_threads
-
-
-@dataclass(frozen=True)
-class FaceScore:
-    """One face's result: where it is, its score and the verdict.
-
-    `loglik` is the fused score of the witnesses' log-likelihoods by the bundle's rule (Stouffer's: the
-    normal quantiles of each witness's p-value among held-out real faces, summed over sqrt(n); bundles
-    from 0.4.0: their standardised sum; higher = more photographic; for a facecheck-bundle/1 bundle, the
-    one witness's log-likelihood itself). `threshold` and `margin` are in
-    the same unit. `p_real` is the share of the bundle's held-out real faces that score as low or lower
-    (None for bundles that store no real scores). `witnesses` holds each witness's own log-likelihood
-    under its mixture; `stability` each perturbation's p_real (only when asked for).
-    """
-
-    face_index: int
-    box: tuple[int, int, int, int]
-    detector_confidence: float
-    loglik: float
-    threshold: float
-    margin: float
-    verdict: str
-    witnesses: dict[str, float] = field(default_factory=dict)
-    p_real: float | None = None
-    stability: dict[str, float] | None = None
-
-    @property
-    def p_real_spread(self) -> float | None:
-        """How far p_real moves under the stability perturbations (max - min), or None."""
-        if self.stability is None or self.p_real is None:
-            return None
-        return spread([self.p_real, *self.stability.values()])
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """One input's result: its faces, or a `no_face` / `error` status, and what its metadata says.
-
-    `metadata` is a separate witness (None for arrays): it never changes a loglik or a verdict.
-    """
-
-    source_file: str
-    faces: tuple[FaceScore, ...] = ()
-    error: str | None = None
-    threshold: float | None = None
-    metadata: Metadata | None = None
-
-    @property
-    def status(self) -> str:
-        """"error", "no_face", or "faces" when at least one face was scored."""
-        return ERROR if self.error else (NO_FACE if not self.faces else "faces")
 
 
 def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
@@ -91,7 +37,7 @@ def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
         raise ConfigError(str(exc)) from None
 
 
-def _score_batch(sources: list, prepared: list[Prepared], model: Model, rule: VerdictRule) -> list[ScanResult]:
+def score_batch(sources: list, prepared: list[Prepared], model: Model, rule: VerdictRule) -> list[ScanResult]:
     """Run the faces of a batch of files through every witness together, then fuse and decide."""
     with_faces = [p for p in prepared if p.faces]
     fused, per_face, perturbed = iter(()), iter(()), {}
@@ -133,7 +79,7 @@ def scan_image(
 ) -> ScanResult:
     """Scan one image (a path or an (H, W, 3) uint8 RGB array) and return its faces' verdicts."""
     model = model or load_model(device=config.device)
-    return _score_batch([image], [prepare(image, model.specs, config)], model, verdict_rule(model, config))[0]
+    return score_batch([image], [prepare(image, model.specs, config)], model, verdict_rule(model, config))[0]
 
 
 def scan_paths(
@@ -187,7 +133,7 @@ def scan_files(
         for item in zip(files, prepared):
             chunk.append(item)
             if len(chunk) == config.batch_files:
-                yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
+                yield from score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
                 chunk = []
         if chunk:
-            yield from _score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
+            yield from score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)

@@ -15,11 +15,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from .api import ScanResult, _score_batch, verdict_rule
+from .api import score_batch, verdict_rule
 from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
 from .prepare import prepare
-from .weights import Model, load_model, shipped_dir
+from .results import ScanResult
+from .weights import Model, bundle_sha256, load_model, shipped_dir
 
 REMEDY = 'pip install "facecheck[dask]"'
 # Dask reruns a batch whose task raised this many times; a batch whose workers died is tried again
@@ -74,11 +75,10 @@ def scan_files(files: list, client, model: str | os.PathLike | None, loaded: Mod
     `loaded` is the client's copy of the bundle: every worker loads its own (`model`, else its own shipped
     one) and must find the same manifest sha256. At most four batches per worker thread are in flight.
     """
-    from . import stream
 
     if not files:
         return
-    sha = stream.bundle_sha256(loaded)
+    sha = bundle_sha256(loaded)
     threshold = verdict_rule(loaded, config).threshold  # of the error rows, as the workers' rows have it
     bundle = None if Path(loaded.path).resolve() == shipped_dir().resolve() else str(Path(loaded.path).resolve())
     names = [str(f) for f in files]
@@ -124,13 +124,12 @@ def _lost_connection(exc: BaseException) -> bool:
 def _scan_batch(files: list[str], bundle: str | None, sha: str, config: Config) -> list[ScanResult]:
     """Task run on a worker: prepare then score a batch of files with the worker's copy of the bundle."""
     model = _worker_model(bundle, sha, config.device)
-    return _score_batch(files, [prepare(f, model.specs, config) for f in files], model, verdict_rule(model, config))
+    return score_batch(files, [prepare(f, model.specs, config) for f in files], model, verdict_rule(model, config))
 
 
 @lru_cache(maxsize=2)
 def _worker_model(bundle: str | None, sha: str, device: str) -> Model:
     """The bundle, loaded once per worker process; WeightsError when it is not the client's (sha256 differs)."""
-    from .stream import bundle_sha256
 
     model = load_model(bundle, device=device)
     if bundle_sha256(model) != sha:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from . import __version__
-from .api import ScanResult
+from .results import ScanResult
 from .errors import ConfigError, FacecheckError
 from .io import load_image
 from .report import percent, printable
@@ -232,8 +232,7 @@ class HtmlReport:
 def _model_name(model: Model) -> str:
     """The bundle as a page shared with others may show it: the shipped model or the folder's name (never
     the local path), and the first digits of the bundle's sha256."""
-    from .stream import bundle_sha256
-    from .weights import shipped_dir
+    from .weights import bundle_sha256, shipped_dir
 
     shipped = os.path.realpath(model.path) == os.path.realpath(shipped_dir())
     return f"{'the shipped model' if shipped else Path(model.path).name}, sha256 {bundle_sha256(model)[:12]}"

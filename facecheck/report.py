@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from .api import ScanResult
+from .results import ScanResult
 
 COLUMNS = (
     "source_file",

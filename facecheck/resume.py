@@ -11,9 +11,23 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ConfigError
-from .stream import HEADER_KEY, file_state, is_row
 
+HEADER_KEY = "facecheck_jsonl"  # the key that marks the header line of facecheck JSON Lines
 _HEADER_START = b'{"' + HEADER_KEY.encode() + b'"'
+
+
+def file_state(path: str) -> tuple[int | None, int | None]:
+    """(size in bytes, mtime in ns) of `path`, following links; (None, None) if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None, None
+    return st.st_size, st.st_mtime_ns
+
+
+def is_row(obj) -> bool:
+    """Whether a parsed JSONL line is a row (not the header)."""
+    return isinstance(obj, dict) and "source_file" in obj
 
 
 @dataclass

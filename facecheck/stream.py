@@ -15,23 +15,18 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from . import __version__
-from .api import ScanResult
+from .results import ScanResult
+from .resume import HEADER_KEY, apply_resume, file_state, plan_resume
 from .config import Config
 from .errors import ConfigError
 from .report import JSON_KEYS, json_rows
-from .weights import MANIFEST, Model, sha256_file
+from .weights import Model, bundle_sha256
 
 FORMAT = "facecheck-jsonl/1"
-HEADER_KEY = "facecheck_jsonl"
 # After the JSON keys, what resume needs: the file's size and mtime when its rows were written, and how
 # many rows the file has (a file whose rows are not all there is scanned again).
 RESUME_KEYS = ("file_size", "file_mtime_ns", "file_rows")
 JSONL_KEYS = JSON_KEYS + RESUME_KEYS
-
-
-def bundle_sha256(model: Model) -> str:
-    """Identity of a loaded bundle: the sha256 of its manifest (which lists the sha256 of every other file)."""
-    return sha256_file(Path(model.path) / MANIFEST)
 
 
 def header(model: Model, config: Config) -> dict:
@@ -48,20 +43,6 @@ def scan_options(config: Config) -> dict:
             "stability": config.stability,
             # The trust anchors change the metadata evidence: --resume with others would mix rows.
             "c2pa_trust": None if config.c2pa_trust is None else hashlib.sha256(config.c2pa_trust.encode()).hexdigest()}
-
-
-def file_state(path: str) -> tuple[int | None, int | None]:
-    """(size in bytes, mtime in ns) of `path`, following links; (None, None) if it cannot be stat'ed."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None, None
-    return st.st_size, st.st_mtime_ns
-
-
-def is_row(obj) -> bool:
-    """Whether a parsed JSONL line is a row (not the header)."""
-    return isinstance(obj, dict) and "source_file" in obj
 
 
 def dumps(obj: dict) -> str:
@@ -135,7 +116,6 @@ def plan_jsonl(target: str, *, resume: bool, first_line: dict, files: list) -> J
         if os.path.lexists(target):
             raise ConfigError(f"--jsonl {target}: exists; add --resume to continue it, or remove it to start over")
         return JsonlPlan(target, first_line, list(files))
-    from .resume import plan_resume
 
     plan = plan_resume(Path(target), first_line, [str(f) for f in files])
     return JsonlPlan(target, first_line, [f for f in files if str(f) not in plan.kept_names],
@@ -153,7 +133,6 @@ def open_jsonl(plan: JsonlPlan | None, stdout: IO[str]) -> Iterator[JsonlWriter 
         return
     first = plan.first_line
     if plan.resume is not None:
-        from .resume import apply_resume
 
         if apply_resume(plan.resume):
             first = None  # the header is already there

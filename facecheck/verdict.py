@@ -113,3 +113,12 @@ class VerdictRule:
         if self.uncertain_threshold is not None and score < self.uncertain_threshold:
             return UNCERTAIN
         return REAL
+
+
+def is_grayscale(inputs: np.ndarray) -> np.ndarray:
+    """(N,) bool: which faces' inputs (N, ..., 3) uint8 have no colour (R = G = B, up to JPEG's rounding)."""
+    x = np.asarray(inputs, np.int16)
+    if len(x) == 0:
+        return np.zeros(0, bool)
+    axes = tuple(range(1, x.ndim - 1))
+    return (np.abs(x[..., 0] - x[..., 1]).mean(axis=axes) < 1.0) & (np.abs(x[..., 2] - x[..., 1]).mean(axis=axes) < 1.0)

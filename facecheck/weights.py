@@ -133,6 +133,11 @@ def witness_entries(manifest: dict, path: str | os.PathLike = "") -> list[dict]:
     return entries
 
 
+def bundle_sha256(model: Model) -> str:
+    """Identity of a loaded bundle: the sha256 of its manifest (which lists the sha256 of every other file)."""
+    return sha256_file(Path(model.path) / MANIFEST)
+
+
 def bundle_specs(model: str | os.PathLike | None = None) -> dict[str, CropSpec | PatchSpec] | None:
     """What each witness of the bundle cuts per face, read from its manifest alone (no weights, no torch), so
     that workers can start on the files while the bundle loads; None when the manifest does not say (the

@@ -12,13 +12,13 @@ from conftest import make_broken_files, write_image
 from PIL import Image
 
 import facecheck
-from facecheck.api import ScanResult, scan_image, scan_paths
+from facecheck.api import ScanResult, scan_image, scan_paths, verdict_rule
 from facecheck.config import Config
 from facecheck.crop import crop_face
 from facecheck.detect import detect_faces
 from facecheck.io import load_image
 from facecheck.metadata import Metadata
-from facecheck.verdict import AI_GENERATED, REAL, decide
+from facecheck.verdict import AI_GENERATED, REAL
 from facecheck.weights import ENV_VAR
 
 
@@ -39,7 +39,7 @@ def test_scan_image_on_the_astronaut(astronaut_path, tiny_model):
         assert math.isfinite(face.loglik)
         assert face.threshold == tiny_model.threshold
         assert face.margin == face.loglik - face.threshold
-        assert face.verdict == decide(face.loglik, face.threshold)
+        assert face.verdict == verdict_rule(tiny_model).decide(face.loglik)
         assert (face.verdict == REAL) == (face.loglik >= face.threshold)
     # The tiny model was fitted on the astronaut's face: it is real; the mission patch is not a face.
     assert result.faces[0].verdict == REAL
@@ -71,7 +71,7 @@ def test_scan_with_two_witnesses_fuses_their_standardised_log_likelihoods(astron
         assert list(face.witnesses) == ["appearance", "appearance_1"]
         expected = sum((ll - model.scorer.mean_[w]) / model.scorer.std_[w] for w, ll in face.witnesses.items())
         assert face.loglik == pytest.approx(expected, rel=1e-9)
-        assert face.verdict == decide(face.loglik, model.threshold)
+        assert face.verdict == verdict_rule(model).decide(face.loglik)
     assert result.faces[0].witnesses["appearance"] != result.faces[0].witnesses["appearance_1"]
 
 
@@ -194,7 +194,7 @@ def test_scanning_never_modifies_the_files(mixed_folder, tiny_model):
 def test_a_face_without_colour_is_never_called_real(astronaut_path, tiny_model):
     from facecheck.api import scan_image
     from facecheck.io import load_image
-    from facecheck.witnesses.base import is_grayscale
+    from facecheck.verdict import is_grayscale
 
     image = load_image(astronaut_path)
     gray = np.repeat((image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)

@@ -11,7 +11,8 @@ from test_report import ERROR, FACE, NO_FACE
 
 from facecheck.report import JSON_KEYS, JsonWriter
 from facecheck.resume import read_rows
-from facecheck.stream import HEADER_KEY, JSONL_KEYS, JsonlWriter, is_row
+from facecheck.resume import is_row
+from facecheck.stream import HEADER_KEY, JSONL_KEYS, JsonlWriter
 
 
 def _jsonl(results, first_line=None) -> str:

@@ -84,15 +84,6 @@ def _starts(lo: int, hi: int, size: int, limit: int, n: int) -> list[int]:
     return [int(round(lo + (last - lo) * i / max(1, n - 1))) if n > 1 else (lo + last) // 2 for i in range(n)]
 
 
-def is_grayscale(inputs: np.ndarray) -> np.ndarray:
-    """(N,) bool: which faces' inputs (N, ..., 3) uint8 have no colour (R = G = B, up to JPEG's rounding)."""
-    x = np.asarray(inputs, np.int16)
-    if len(x) == 0:
-        return np.zeros(0, bool)
-    axes = tuple(range(1, x.ndim - 1))
-    return (np.abs(x[..., 0] - x[..., 1]).mean(axis=axes) < 1.0) & (np.abs(x[..., 2] - x[..., 1]).mean(axis=axes) < 1.0)
-
-
 def spec_from_dict(d: dict) -> CropSpec | PatchSpec:
     """Rebuild a spec from its manifest entry (`to_dict`)."""
     d = dict(d)
