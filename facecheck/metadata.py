@@ -15,29 +15,24 @@ import io
 import os
 import re
 import struct
-import warnings
-import zlib
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
 import exifread
 from defusedxml import DefusedXmlException
-from PIL import Image
 
 from .errors import ImageReadError
 from .exif import exposure_from_tags
-from .io import bmff_kind, open_regular, register_heif
+from .containers import TEXT_MAX_BYTES, XMP_MAX_BYTES, XMP_OPEN, Found, collect
+from .io import open_regular
 from .provenance import not_validated, phrase, read_c2pa, remote_reference
 
 HEAD_BYTES = 16 * 1024 * 1024  # never read more of a file than this for its tags
 # A C2PA manifest is validated against the whole file (its hash covers every byte): a file of up to this size
 # that has one in its head is read whole; a bigger one is reported as not validated.
 C2PA_MAX_BYTES = 64 * 1024 * 1024
-XMP_MAX_BYTES = 1024 * 1024  # a bigger XMP packet is not parsed as XML, only searched by pattern
-TEXT_MAX_BYTES = 1024 * 1024  # cap on one PNG text chunk, after decompression
 EXCERPT_CHARS = 300  # longest text kept in the evidence
-MAX_TEXT_CHUNKS = 64
 MAX_VALUES = 16  # per XMP property
 
 DECLARED_AI, GENERATOR_METADATA, CAMERA, EDITED, STRIPPED = (
@@ -78,9 +73,6 @@ PARAMETER_KEYS = frozenset({"parameters", "prompt", "workflow", "negative_prompt
 _TOOL_KEYS = frozenset({"software", "source", "generator"})
 _PARAMS_TEXT = re.compile(r"Steps: \d+, Sampler: ")  # AUTOMATIC1111's settings line, in any text field
 
-_PNG = b"\x89PNG\r\n\x1a\n"
-_XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
-_XMP_OPEN = re.compile(rb"<x:x[am]pmeta[\s>]")
 _XMP_CLOSE = re.compile(rb"</x:x[am]pmeta\s*>")
 _RDF_OPEN = re.compile(rb"<rdf:RDF[\s>]")
 _RDF_CLOSE = re.compile(rb"</rdf:RDF\s*>")
@@ -104,16 +96,6 @@ class Metadata:
         return f"{self.summary} ({basis})" if self.summary and basis else self.summary
 
 
-@dataclass
-class _Found:
-    containers: set = field(default_factory=set)
-    exif: bytes | None = None  # a TIFF-structured EXIF block
-    xmp: bytes | None = None
-    c2pa: dict | None = None  # provenance.read_c2pa's facts about the active manifest
-    texts: dict = field(default_factory=dict)  # PNG text chunks; a JPEG comment as "comment"
-    problems: list = field(default_factory=list)
-
-
 def read_metadata(path: str | os.PathLike, *, trust: str | None = None) -> Metadata:
     """Read what `path` says about its origin; never raises (an unopenable file gives summary "").
 
@@ -129,7 +111,7 @@ def read_metadata(path: str | os.PathLike, *, trust: str | None = None) -> Metad
     except (OSError, ValueError) as exc:
         return Metadata("", {"problems": [f"cannot open: {getattr(exc, 'strerror', None) or exc}"]})
     try:
-        found = _collect(head)
+        found = collect(head)
         if whole is None:
             found.c2pa = not_validated(f"the file is over the {C2PA_MAX_BYTES // 2**20} MiB read cap")
         elif whole:
@@ -153,166 +135,7 @@ def _whole_file(handle, head: bytes) -> bytes | None:
     return None if len(head) + len(rest) > C2PA_MAX_BYTES else head + rest
 
 
-def _collect(head: bytes) -> _Found:
-    """Walk the container (JPEG, PNG, WebP) for metadata blocks, then search the head for XMP (C2PA is the SDK's)."""
-    found = _Found()
-    walkers = {b"\xff\xd8": _walk_jpeg, _PNG[:2]: _walk_png, b"RI": _walk_webp}
-    walker = walkers.get(head[:2])
-    if walker is not None:
-        try:
-            walker(head, found)
-        except Exception as exc:
-            found.problems.append(f"container: {type(exc).__name__}: {exc}")
-    elif head[:4] in (b"II*\x00", b"MM\x00*"):
-        found.exif = head  # TIFF: exifread finds the block itself
-    elif head[4:8] == b"ftyp":
-        found.exif = _bmff_exif(head, found)
-    if found.xmp is None and (m := _XMP_OPEN.search(head)):
-        found.xmp = head[m.start(): m.start() + XMP_MAX_BYTES + 64]
-        found.containers.add("xmp")
-    return found
-
-
-def _bmff_exif(head: bytes, found: _Found) -> bytes | None:
-    """The EXIF block of an AVIF or HEIC file as its decoder reads it (headers only, no pixels); else the head
-    itself, for exifread to search (which fails on some HEIC item layouts)."""
-    kind = bmff_kind(head)
-    if kind == "HEIC":
-        register_heif()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(head)) as img:
-                block = img.info.get("exif")
-    except Exception:  # no decoder for it here, a truncated head, a damaged box: exifread tries the bytes
-        return head
-    if kind:
-        found.containers.add(kind.lower())
-    if not isinstance(block, bytes) or not block:
-        return None
-    return block[6:] if block.startswith(b"Exif\x00\x00") else block
-
-
-def _walk_jpeg(data: bytes, found: _Found) -> None:
-    """APP and COM segments up to the start of the image data."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            found.problems.append(f"jpeg: no segment marker at byte {pos}")
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end, or start of scan: no metadata segments follow
-            return
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            what = "has an impossible length" if length < 2 else "overruns the file"
-            found.problems.append(f"jpeg: segment 0x{marker:02X} at byte {pos} {what}")
-        _jpeg_segment(marker, data[pos + 4: min(end, len(data))], found)
-        if length < 2:
-            return
-        pos = end
-
-
-def _jpeg_segment(marker: int, payload: bytes, found: _Found) -> None:
-    if marker == 0xE1 and payload.startswith(b"Exif\x00\x00") and found.exif is None:
-        found.exif = payload[6:]
-        found.containers.add("exif")
-    elif marker == 0xE1 and payload.startswith(_XMP_JPEG) and found.xmp is None:
-        found.xmp = payload[len(_XMP_JPEG):]
-        found.containers.add("xmp")
-    elif marker == 0xEB:  # APP11: JPEG-XT boxes, where C2PA puts its JUMBF manifest store
-        found.containers.add("app11")
-    elif marker == 0xED and payload.startswith(b"Photoshop 3.0\x00"):
-        found.containers.add("photoshop-irb")
-    elif marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"):
-        found.containers.add("icc")
-    elif marker == 0xFE:
-        found.texts.setdefault("comment", payload[:TEXT_MAX_BYTES].decode("latin-1"))
-        found.containers.add("comment")
-
-
-def _walk_png(data: bytes, found: _Found) -> None:
-    """Text, eXIf and caBX chunks (image data chunks are skipped, CRCs are not checked)."""
-    pos = len(_PNG)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        start, end = pos + 8, pos + 8 + length
-        if end > len(data):
-            found.problems.append(f"png: chunk {kind.decode('latin-1')!r} at byte {pos} overruns the file")
-        body = data[start: min(end, len(data))]
-        if kind in (b"tEXt", b"zTXt", b"iTXt"):
-            _png_text(kind, body, found)
-        elif kind == b"eXIf" and found.exif is None:
-            found.exif = body[6:] if body.startswith(b"Exif\x00\x00") else body
-            found.containers.add("exif")
-        elif kind == b"caBX":
-            found.containers.add("png-caBX")
-        elif kind == b"iCCP":
-            found.containers.add("icc")
-        elif kind == b"IEND":
-            return
-        pos = end + 4
-
-
-def _png_text(kind: bytes, body: bytes, found: _Found) -> None:
-    key, _, rest = body.partition(b"\x00")
-    key_text = key[:80].decode("latin-1")
-    if kind == b"tEXt":
-        text = rest[:TEXT_MAX_BYTES]
-    elif kind == b"zTXt":
-        text = _inflate(rest[1:], found)
-    else:  # iTXt: compression flag, method, language tag, translated keyword, UTF-8 text
-        compressed = rest[:1] == b"\x01"
-        _, _, rest = rest[2:].partition(b"\x00")
-        _, _, text = rest.partition(b"\x00")
-        text = _inflate(text, found) if compressed else text[:TEXT_MAX_BYTES]
-    if key_text == "XML:com.adobe.xmp":
-        if found.xmp is None:
-            found.xmp = text
-            found.containers.add("xmp")
-        return
-    found.containers.add("png-text")
-    if len(found.texts) < MAX_TEXT_CHUNKS:
-        found.texts.setdefault(key_text, text.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace"))
-
-
-def _inflate(data: bytes, found: _Found) -> bytes:
-    """Decompress at most TEXT_MAX_BYTES (a zlib bomb stops there)."""
-    try:
-        return zlib.decompressobj().decompress(data, TEXT_MAX_BYTES)
-    except zlib.error as exc:
-        found.problems.append(f"png: compressed text chunk is damaged ({exc})")
-        return b""
-
-
-def _walk_webp(data: bytes, found: _Found) -> None:
-    """RIFF chunks EXIF, "XMP " and C2PA."""
-    if data[8:12] != b"WEBP":
-        return
-    pos = 12
-    while pos + 8 <= len(data):
-        kind = data[pos: pos + 4]
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        body = data[pos + 8: pos + 8 + size]
-        if kind == b"EXIF" and found.exif is None:
-            found.exif = body[6:] if body.startswith(b"Exif\x00\x00") else body
-            found.containers.add("exif")
-        elif kind == b"XMP " and found.xmp is None:
-            found.xmp = body
-            found.containers.add("xmp")
-        elif kind == b"C2PA":
-            found.containers.add("webp-C2PA")
-        pos += 8 + size + (size & 1)
-
-
-def _exif_facts(block: bytes | None, found: _Found) -> dict:
+def _exif_facts(block: bytes | None, found: Found) -> dict:
     """Camera fields from an EXIF block via exifread (which may raise anything: caught)."""
     facts = dict.fromkeys(("make", "model", "lens", "iso", "fnumber", "exposure_s", "focal_mm", "captured",
                            "software"))
@@ -379,10 +202,10 @@ def _tag_text(tag) -> str | None:
     return _clean(str(text)) or None
 
 
-def _xmp_fields(data: bytes, found: _Found) -> dict[str, list[str]]:
+def _xmp_fields(data: bytes, found: Found) -> dict[str, list[str]]:
     """IPTC DigitalSourceType, CreatorTool and history softwareAgent values of an XMP packet (defusedxml)."""
     packet, close = data[:XMP_MAX_BYTES], None
-    for opening, closing in ((_XMP_OPEN, _XMP_CLOSE), (_RDF_OPEN, _RDF_CLOSE)):  # the x:xmpmeta wrapper is optional
+    for opening, closing in ((XMP_OPEN, _XMP_CLOSE), (_RDF_OPEN, _RDF_CLOSE)):  # the x:xmpmeta wrapper is optional
         if start := opening.search(data, 0, XMP_MAX_BYTES):
             packet = data[start.start():]
             close = closing.search(packet, 0, XMP_MAX_BYTES + 64)
@@ -446,7 +269,7 @@ def _names(patterns, values) -> list[str]:
     return sorted({name for value in values for name, rx in patterns if rx.search(value)})
 
 
-def _summarise(found: _Found) -> Metadata:
+def _summarise(found: Found) -> Metadata:
     """Apply the precedence declared-ai > generator-metadata > camera > edited > stripped.
 
     A C2PA manifest is named in the basis whatever the summary ("...; C2PA invalid: pixels changed after
