@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .config import Config
 from .verdict import DEFAULT_UNCERTAIN
 from .errors import ConfigError, FacecheckError, WeightsError
+from .terminal import Bar, Command, Group, err, progress
 
 EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = (
@@ -30,43 +29,8 @@ TRAIN_EXIT_HELP = ("Exit codes: 0 the bundle was written; 2 usage error or unusa
                    "130 interrupted (the last checkpoint is kept: rerun with --resume).")
 EVALUATE_EXIT_HELP = "Exit codes: 0 evaluated; 2 usage error (bad option, missing folder, no usable model); 130 interrupted."
 
-_OPTIONAL_VALUE_FLAGS = ("--csv", "--json")
-
-
-def _fill_optional_values(args: list[str]) -> list[str]:
-    """Give scan's `--csv`/`--json` the value "-" (stdout) when no FILE follows them."""
-    if "scan" not in args:
-        return args
-    out = []
-    start = args.index("scan")
-    end = args.index("--") if "--" in args[start:] else len(args)
-    for i, arg in enumerate(args):
-        out.append(arg)
-        if start < i < end and arg in _OPTIONAL_VALUE_FLAGS:
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if nxt is None or (nxt.startswith("-") and nxt != "-"):
-                out.append("-")
-    return out
-
-
-class _Group(TyperGroup):
-    """Typer group whose `--csv`/`--json` take an optional value (Typer has no such option type)."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _fill_optional_values(list(args)))
-
-
-class _Command(TyperCommand):
-    """Help text for people: `scan [OPTIONS] PATH...` (not `{PATH}...`), no `<list[str]>` beside an argument."""
-
-    def get_help(self, ctx) -> str:
-        usage, _, rest = super().get_help(ctx).partition("\n")
-        rest = re.sub(r" <list\[\w+\]>", lambda m: " " * len(m[0]), rest)
-        return re.sub(r"\{([A-Z_.]+)\}", r"\1", usage) + "\n" + rest
-
-
 app = typer.Typer(
-    cls=_Group,
+    cls=Group,
     help="Tell whether faces in photos were made by a camera or by an AI generator.\n\n"
          "Start with `facecheck scan PHOTO`; `facecheck COMMAND --help` says more.\n\n"
          "Exit codes: 0 success; 1 scan: at least one file could not be read; 2 usage error (bad option, missing "
@@ -76,9 +40,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-
-
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     err.print(f"error: {message}", markup=False)
     return typer.Exit(code)
@@ -114,27 +75,7 @@ def _split_ext(ext: Optional[list[str]]) -> Optional[list[str]]:
     return [e.strip() for item in ext for e in item.split(",") if e.strip()]
 
 
-def _check_output(target: Optional[str], inputs: list[Path], flag: str) -> Optional[str]:
-    """Refuse output paths that would overwrite an input file or an image."""
-    if target is None or target == "-":
-        return target
-    out = Path(target)
-    if out.is_dir():
-        raise ConfigError(f"{flag} {target}: is a folder; give a file name")
-    # os.path.realpath, not Path.resolve(): resolve() raises on a symlink loop among the inputs.
-    resolved = os.path.realpath(out)
-    if any(resolved == os.path.realpath(p) for p in inputs):
-        raise ConfigError(f"{flag} {target}: is one of the scanned files; facecheck never overwrites inputs")
-    from .config import IMAGE_EXTENSIONS
-
-    if out.suffix.lower() in IMAGE_EXTENSIONS:
-        raise ConfigError(f"{flag} {target}: looks like an image; refusing to write results over it")
-    if not out.parent.exists():
-        raise ConfigError(f"{flag} {target}: folder {out.parent} does not exist")
-    return target
-
-
-@app.command(cls=_Command, epilog=EXIT_CODES_HELP, short_help="Scan images: a verdict and p_real for every face.")
+@app.command(cls=Command, epilog=EXIT_CODES_HELP, short_help="Scan images: a verdict and p_real for every face.")
 def scan(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Image files, folders, or quoted globs ('photos/*.jpg').", show_default=False),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Descend into sub-folders."),
@@ -193,9 +134,9 @@ def scan(
         for folder, below in empty_folders(paths, recursive=recursive, extensions=exts):
             hint = f"its sub-folders hold {below} image(s); -r scans them" if below else "no image found"
             err.print(f"warning: {report.printable(str(folder))}: {hint}", markup=False)
-        csv_out = _check_output(csv_out, files, "--csv")
-        json_out = _check_output(json_out, files, "--json")
-        jsonl_out = _check_output(jsonl_out, files, "--jsonl")
+        csv_out = report.check_output(csv_out, files, "--csv")
+        json_out = report.check_output(json_out, files, "--json")
+        jsonl_out = report.check_output(jsonl_out, files, "--jsonl")
         if resume and report_dir is not None:
             raise ConfigError("--report cannot be combined with --resume: the page would show only the files scanned now")
         config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device,
@@ -245,7 +186,7 @@ def scan(
             scanned = scan_files(todo, loaded, config=config, prepared=early) if client is None else \
                 _cluster().scan_files(todo, client, model, loaded, config)
             writers = writers + [jsonl_writer] if jsonl_writer else writers
-            for result in _progress(scanned, len(todo), quiet):
+            for result in progress(scanned, len(todo), quiet):
                 if result.error:
                     n_failed += 1
                     # Escaped: a crafted file name must not drive the terminal (escape sequences, fake lines).
@@ -304,21 +245,7 @@ def _cluster():
     return cluster
 
 
-def _progress(results, total: int, quiet: bool):
-    """Wrap an iterator of results in a progress bar on stderr (terminals only)."""
-    if quiet or not err.is_terminal or total < 2:
-        yield from results
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("scan", total=total)
-        for r in results:
-            yield r
-            bar.advance(task)
-
-
-@app.command(cls=_Command, epilog=INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
+@app.command(cls=Command, epilog=INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
 def info(
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
@@ -339,7 +266,7 @@ def info(
     print(describe_bundle(path, manifest) if verbose else describe_for_analysts(path, manifest))
 
 
-@app.command(cls=_Command, epilog=TRAIN_EXIT_HELP, short_help="Fit a model bundle on your own camera photos.")
+@app.command(cls=Command, epilog=TRAIN_EXIT_HELP, short_help="Fit a model bundle on your own camera photos.")
 def train(
     photos: list[Path] = typer.Argument(..., metavar="PHOTOS", help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model bundle to (must not exist unless --force)."),
@@ -400,7 +327,7 @@ def train(
     builders = [builder(name) for name in chosen if name != "appearance"]
     if fusion not in ("stouffer", "sum"):
         raise _fail(f"--fusion {fusion}: choose stouffer or sum")
-    progress = None if quiet or not err.is_terminal else _Bar
+    progress = None if quiet or not err.is_terminal else Bar
 
     def log(message: str) -> None:
         if not quiet:
@@ -422,7 +349,7 @@ def train(
     err.print(f"model bundle written to {bundle}", markup=False)
 
 
-@app.command(cls=_Command, epilog=EVALUATE_EXIT_HELP, short_help="Measure AUC and false alarms on folders of real and AI faces.")
+@app.command(cls=Command, epilog=EVALUATE_EXIT_HELP, short_help="Measure AUC and false alarms on folders of real and AI faces.")
 def evaluate(
     real: list[Path] = typer.Option(..., "--real", metavar="DIR", help="Folder of real face photos (repeatable)."),
     fake: list[str] = typer.Option(..., "--fake", metavar="NAME=DIR", help="NAME=DIR: folder of one generator's images (repeatable)."),
@@ -476,39 +403,6 @@ def evaluate(
         err.print(line, markup=False)
     for f in files:
         err.print(f"wrote {f}", markup=False)
-
-
-class _Bar:
-    """tqdm's small interface (wrap an iterable; or total, update, set_postfix, close), drawn by rich on
-    stderr like scan's bar, so every long stage of training shows one style of progress."""
-
-    def __init__(self, iterable=None, *, total=None, initial: int = 0, desc: str = "", **_):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)
-        self.iterable = iterable
-        self.progress = Progress(TextColumn(desc or "working"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[note]}"), console=err, transient=True)
-        self.task = self.progress.add_task(desc, total=total, completed=initial, note="")
-        self.progress.start()
-
-    def __iter__(self):
-        try:
-            for item in self.iterable:
-                yield item
-                self.update(1)
-        finally:
-            self.close()
-
-    def update(self, n: int = 1) -> None:
-        self.progress.advance(self.task, n)
-
-    def set_postfix(self, **values) -> None:
-        self.progress.update(self.task, note=" ".join(f"{k} {v}" for k, v in values.items()))
-
-    def close(self) -> None:
-        self.progress.stop()
 
 
 _INTERRUPTED: list[int] = []

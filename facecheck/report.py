@@ -13,6 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from .config import IMAGE_EXTENSIONS
+from .errors import ConfigError
 from .results import ScanResult
 
 COLUMNS = (
@@ -255,3 +257,21 @@ def open_writers(csv_target: str | None, json_target: str | None, stdout: IO[str
         yield writers
         for writer in writers:
             writer.close()
+
+
+def check_output(target: str | None, inputs: list, flag: str) -> str | None:
+    """Refuse output paths that would overwrite an input file or an image."""
+    if target is None or target == "-":
+        return target
+    out = Path(target)
+    if out.is_dir():
+        raise ConfigError(f"{flag} {target}: is a folder; give a file name")
+    # os.path.realpath, not Path.resolve(): resolve() raises on a symlink loop among the inputs.
+    resolved = os.path.realpath(out)
+    if any(resolved == os.path.realpath(p) for p in inputs):
+        raise ConfigError(f"{flag} {target}: is one of the scanned files; facecheck never overwrites inputs")
+    if out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise ConfigError(f"{flag} {target}: looks like an image; refusing to write results over it")
+    if not out.parent.exists():
+        raise ConfigError(f"{flag} {target}: folder {out.parent} does not exist")
+    return target
