@@ -12,6 +12,7 @@ scanned in <= 1.5 s wall.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -133,29 +134,33 @@ if __name__ == "__main__":
 """
 
 
-def _timed(cmd: list[str]) -> tuple[float, float, float]:
+def _timed(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> tuple[float, float, float]:
     """(wall s, CPU s of the process and its children, peak RSS MiB of the largest child) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, after.ru_maxrss / 1024
 
 
-def bench_floor(folder: Path, model_dir: str | None, rounds: int) -> None:
+def bench_floor(folder: Path, model_dir: str | None, rounds: int, baseline: str | None = None) -> None:
     """40 one-face photos of 2.6 MP: `facecheck scan DIR --csv` against decoding + HOG detection alone,
-    in paired rounds (floor, scan, one photo) so that a busy machine slows both alike."""
+    in paired rounds (floor, scan, one photo) so that a busy machine slows both alike; with `baseline` (a
+    facecheck checkout), its scans too, in the same rounds (imported through PYTHONPATH)."""
     photos = _one_face_photos(folder, 40, (1872, 1404))
     scan = [sys.executable, "-c", "from facecheck.cli import run; run()", "scan", str(folder), "--csv", "-q"]
     one = [sys.executable, "-c", "from facecheck.cli import run; run()", "scan", str(photos[0]), "--csv", "-q"]
     if model_dir:
         scan, one = scan + ["--model", model_dir], one + ["--model", model_dir]
     floor = [sys.executable, "-c", _FLOOR, *map(str, photos)]
-    rows = []
+    rows, old = [], []
+    old_env = None if baseline is None else {**os.environ, "PYTHONPATH": str(Path(baseline).resolve())}
     for _ in range(rounds):
         rows.append((_timed(floor), _timed(scan), _timed(one)))
+        if old_env is not None:
+            old.append((_timed(scan, old_env, baseline), _timed(one, old_env, baseline)))
     f_wall, s_wall, o_wall = (np.median([r[i][0] for r in rows]) for i in range(3))
     f_cpu, s_cpu = (np.median([r[i][1] for r in rows]) for i in range(2))
     ratios = [r[1][0] / r[0][0] for r in rows]
@@ -166,6 +171,11 @@ def bench_floor(folder: Path, model_dir: str | None, rounds: int) -> None:
     print(f"  floor ratio {s_wall / f_wall:.2f}x wall (rounds {min(ratios):.2f}-{max(ratios):.2f}), {s_cpu / f_cpu:.2f}x CPU")
     print(f"  one photo (scan PHOTO --csv): {o_wall:.2f} s wall (rounds {min(r[2][0] for r in rows):.2f}-"
           f"{max(r[2][0] for r in rows):.2f})")
+    if old:
+        b_wall, b_cpu, b_one = (np.median([r[0][0] for r in old]), np.median([r[0][1] for r in old]),
+                                np.median([r[1][0] for r in old]))
+        print(f"  baseline {baseline}: scan DIR {b_wall:.2f} s wall, {b_cpu:.2f} s CPU, {len(photos) / b_wall:.1f} photos/s, "
+              f"floor ratio {b_wall / f_wall:.2f}x; one photo {b_one:.2f} s")
 
 
 def _one_face_photos(folder: Path, n: int, size: tuple[int, int]) -> list[Path]:
@@ -191,10 +201,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--floor", action="store_true", help="only the whole-process scan against its floor")
     parser.add_argument("--rounds", type=int, default=3, help="paired rounds of --floor")
+    parser.add_argument("--baseline", default=None, help="with --floor: a facecheck checkout to time in the same rounds")
     args = parser.parse_args()
     if args.floor:
         with tempfile.TemporaryDirectory() as tmp:
-            bench_floor(Path(tmp), args.model, args.rounds)
+            bench_floor(Path(tmp), args.model, args.rounds, args.baseline)
         return
     import torch
 
