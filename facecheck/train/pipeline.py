@@ -1,6 +1,6 @@
 """`facecheck train` end to end: pre-scan, pretext training, witnesses, mixtures, fusion and calibration, bundle.
 
-The appearance witness is trained here (`loop.py`); other witnesses join through `witness_builders`:
+Every witness is trained by a builder (`appearance_builder` here, with `loop.py`; others through `witness_builders`):
 callables that get a `TrainingRun` (the pre-scanned photos and faces, settings, work folder) and return a
 trained Witness. Every witness's mixture is then fitted on the same faces and fused (`calibrate.fit_fused`).
 """
@@ -65,6 +65,8 @@ class TrainingRun:
     pools : the photo folders' pool and the --faces folders' pool (faces and scene crops, with split and source).
     faces : every face of both, in the order of the mixtures' features (with source, box and split).
     record : builders may add {witness name: settings, history} to keep in the bundle's training record.
+    history : the appearance witness's epoch records (metrics.json).
+    checkpoints : the files builders checkpoint to in `work`, removed once the bundle is written.
     """
 
     pools: tuple[Pool, ...]
@@ -76,6 +78,8 @@ class TrainingRun:
     log: Callable[[str], None]
     progress: Callable | None = None
     record: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    checkpoints: list = field(default_factory=list)
 
     def files(self, split: str) -> list[Path]:
         """The distinct photos with a crop in one split ("train", "select" or "calib"), sorted."""
@@ -86,8 +90,36 @@ class TrainingRun:
         return witness_inputs(self.faces, spec, n_jobs=self.n_jobs)
 
 
-# Trains one more witness on a run's data; called after the appearance witness, in list order.
+# Trains one witness on a run's data; the builders are called in the bundle's order.
 WitnessBuilder = Callable[[TrainingRun], Witness]
+
+
+def appearance_builder(base: AppearanceWitness | None = None) -> WitnessBuilder:
+    """Train the appearance witness on the run's pools with the pretext tasks (fine-tuning `base` when
+    given); it checkpoints to the run's work folder and resumes with the run."""
+
+    def build(run: TrainingRun) -> Witness:
+        s = run.settings
+        trainer = Trainer(s, run.work, log=run.log)
+        run.checkpoints.append(run.work / CHECKPOINT)
+        if run.resume and trainer.resume():
+            run.log(f"resumed from {run.work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
+        elif base is not None:
+            trainer.load_init({k: v.detach().cpu() for k, v in base.extractor.network.state_dict().items()})
+        photo_pool, faces = run.pools[0], run.faces
+        has_exif = np.isfinite(photo_pool.exif).any(axis=1)
+        # An ablation without a task simply gets no samples for it.
+        use_exif, use_manip = "exif" in s.tasks, "manipulation" in s.tasks
+        run.history.extend(trainer.fit(
+            photo_pool.subset(has_exif & (photo_pool.split == "train") & use_exif),
+            faces.subset((faces.split == "train") & use_manip),
+            photo_pool.subset(has_exif & (photo_pool.split != "train") & use_exif),
+            faces.subset((faces.split == "select") & use_manip),
+            progress=run.progress,
+        ))
+        return AppearanceWitness(trainer.extractor, scale=CROP_SCALE)
+
+    return build
 
 
 def train(
@@ -174,36 +206,19 @@ def train(
     if gmm_only:
         witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
-    elif not appearance:
-        if init is not None:
-            raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
-        if not witness_builders:
-            raise ConfigError("no witness to train: keep the appearance witness or add another")
-        history = []
-        run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
-        witnesses = [build(run) for build in witness_builders]
-        if run.record:
-            summary["witness_training"] = run.record
     else:
-        trainer = Trainer(settings, work, log=log)
-        if resume and trainer.resume():
-            log(f"resumed from {work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
-        elif base is not None:
-            trainer.load_init({k: v.detach().cpu() for k, v in base.extractor.network.state_dict().items()})
-        # An ablation without a task simply gets no samples for it.
-        use_exif, use_manip = "exif" in settings.tasks, "manipulation" in settings.tasks
-        history = trainer.fit(
-            photo_pool.subset(has_exif & (photo_pool.split == "train") & use_exif),
-            all_faces.subset((all_faces.split == "train") & use_manip),
-            photo_pool.subset(has_exif & (photo_pool.split != "train") & use_exif),
-            all_faces.subset((all_faces.split == "select") & use_manip),
-            progress=progress,
-        )
-        summary["settings"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
-        if init is not None:
-            summary["init"] = str(init)
+        if init is not None and not appearance:
+            raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
+        builders = [appearance_builder(base)] * bool(appearance) + list(witness_builders)
+        if not builders:
+            raise ConfigError("no witness to train: keep the appearance witness or add another")
         run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
-        witnesses = [AppearanceWitness(trainer.extractor, scale=CROP_SCALE), *(build(run) for build in witness_builders)]
+        witnesses = [build(run) for build in builders]
+        history = run.history
+        if appearance:
+            summary["settings"] = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+            if init is not None:
+                summary["init"] = str(init)
         if run.record:
             summary["witness_training"] = run.record
     names = [w.name for w in witnesses]
@@ -233,10 +248,8 @@ def train(
     metrics.write_text(json.dumps({"history": history, "gmm": gmm_report, "counts": summary}, indent=2) + "\n", encoding="utf-8")
     bundle = save_bundle(out, witnesses, scorer, training={k: v for k, v in summary.items() if k != "gmm"},
                          extra_files={"metrics.json": metrics}, force=force)
-    from .trace_loop import CHECKPOINT as TRACE_CHECKPOINT
-
-    for name in (CHECKPOINT, TRACE_CHECKPOINT, "metrics.json"):
-        (work / name).unlink(missing_ok=True)
+    for path in (*([] if gmm_only else run.checkpoints), metrics):
+        path.unlink(missing_ok=True)
     try:
         work.rmdir()
     except OSError:

@@ -197,6 +197,7 @@ def trace_builder(settings: TraceSettings):
 
     def build(run):
         trainer = TraceTrainer(settings, run.work, log=run.log)
+        run.checkpoints.append(run.work / CHECKPOINT)
         if run.resume and trainer.resume():
             run.log(f"trace witness: resumed at step {trainer.step}")
         if trainer.step < settings.steps:
