@@ -306,25 +306,14 @@ def train(
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
     from .witnesses import KINDS, witness_class
-    from .witnesses.base import FixedWitness
 
     known = tuple(KINDS)
     if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
         raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
 
-    def builder(name: str):
-        """The training builder of a witness other than appearance (which the pipeline trains itself):
-        the trace witness trains; a fixed witness (nothing to learn) is built with its defaults."""
-        if name == "trace":
-            from .train.trace_loop import TraceSettings, trace_builder
-
-            return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
-        cls = witness_class(name)
-        if not issubclass(cls, FixedWitness):
-            raise _fail(f"--witnesses {name}: this witness has no training builder")
-        return lambda run: cls()
-
-    builders = [builder(name) for name in chosen if name != "appearance"]
+    # Each witness says how it trains (Witness.training_builder); the appearance witness is the pipeline's own.
+    options = {"trace_steps": trace_steps, "seed": seed, "device": device, "checkpoint_minutes": checkpoint_minutes}
+    builders = [witness_class(name).training_builder(**options) for name in chosen if name != "appearance"]
     if fusion not in ("stouffer", "sum"):
         raise _fail(f"--fusion {fusion}: choose stouffer or sum")
     progress = None if quiet or not err.is_terminal else Bar

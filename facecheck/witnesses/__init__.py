@@ -15,7 +15,8 @@ from .base import CropSpec, PatchSpec, Witness, spec_from_dict
 
 __all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "load_witness", "spec_from_dict", "witness_class"]
 
-# kind -> (module under facecheck.witnesses, class name)
+# kind -> (module, class name): a module of this package, or any importable module by its absolute name
+# (a witness defined elsewhere joins with one line here, or at run time: KINDS["mine"] = ("mymodule", "Mine")).
 KINDS = {
     "appearance": ("appearance", "AppearanceWitness"),
     "trace": ("trace", "TraceWitness"),
@@ -23,6 +24,8 @@ KINDS = {
     "cooc": ("cooc", "CoocWitness"),
     "selfdesc": ("selfdesc", "SelfDescWitness"),
 }
+
+_OWN = frozenset(m for m, _ in KINDS.values())  # the modules of this package (the rest: absolute names)
 
 # Names become file names in a bundle and `loglik_<name>` columns: short, lower case, no separators.
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -42,7 +45,7 @@ def witness_class(kind: object) -> type[Witness]:
                            "the bundle needs a newer facecheck")
     module, cls = KINDS[kind]
     try:
-        return getattr(import_module(f".{module}", __name__), cls)
+        return getattr(import_module(f".{module}", __name__) if module in _OWN else import_module(module), cls)
     except ImportError as exc:
         raise WeightsError(f"witness kind {kind!r} is not available in this installation ({exc})") from None
 

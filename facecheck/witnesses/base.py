@@ -129,6 +129,12 @@ class Witness:
         """Rebuild from `config` and weights at `path` (weights_only=True)."""
         raise NotImplementedError
 
+    @classmethod
+    def training_builder(cls, **options):
+        """What `facecheck train` calls to make this witness: a callable of the run (train.pipeline.TrainingRun)
+        returning the trained witness. `options`: the train command's (trace_steps, seed, device, ...)."""
+        raise NotImplementedError(f"witness kind {cls.kind!r} has no training builder")
+
 
 class FixedWitness(Witness):
     """A witness with nothing to learn (a fixed description of native-resolution patches; only its mixture is fitted).
@@ -168,6 +174,11 @@ class FixedWitness(Witness):
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.params()) + "\n", encoding="utf-8")
+
+    @classmethod
+    def training_builder(cls, **options):
+        """Nothing to learn: the witness with its defaults (only its mixture is fitted)."""
+        return lambda run: cls()
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str | None = None, device: str = "cpu") -> "FixedWitness":

@@ -130,6 +130,14 @@ class TraceWitness(Witness):
     def config(self) -> dict:
         return {"kind": self.kind, "spec": self.spec.to_dict(), "network": self.network.config()}
 
+    @classmethod
+    def training_builder(cls, *, trace_steps: int = 2500, seed: int = 0, device: str = "cpu",
+                         checkpoint_minutes: float = 5.0, **_):
+        """Train on real patches against their re-rendered copies (train.trace_loop), `trace_steps` steps."""
+        from ..train.trace_loop import TraceSettings, trace_builder
+
+        return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
+
     def save(self, path: str | Path) -> None:
         torch.save({k: v.detach().cpu() for k, v in self.network.state_dict().items()}, path)
 
