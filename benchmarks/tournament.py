@@ -36,6 +36,8 @@ def candidates() -> dict:
     from facecheck.weights import load_model
     from facecheck.witnesses.base import PatchSpec
     from facecheck.witnesses.cooc import CoocWitness
+    from facecheck.witnesses.minmax import MinMaxWitness
+    from facecheck.witnesses.npr import NprWitness
     from facecheck.witnesses.selfdesc import SelfDescWitness
     from facecheck.witnesses.spectrum import SpectrumWitness
 
@@ -48,6 +50,15 @@ def candidates() -> dict:
         "selfdesc": SelfDescWitness(),
         # The box enlarged 2x, as the crops the issue's SPAM probe read whole (face and surroundings).
         "cooc_wide": CoocWitness(spec=PatchSpec(size=64, grid=3, scale=2.0)),
+        # Up-sampling traces: 2 x 2 block residuals and period-4 differences split by phase (after NPR).
+        "npr": NprWitness(),
+        # Rich-model min/max non-linear residuals of orders 1-3, 4-D / 3-D co-occurrences.
+        "minmax": MinMaxWitness(),
+        # Their blocks alone (features identical to the columns of the full witnesses').
+        "npr_block2": NprWitness(blocks=("block2",)),
+        "npr_phase": NprWitness(blocks=("phase4", "energy")),
+        "minmax1": MinMaxWitness(orders=(1,)),
+        "minmax23": MinMaxWitness(orders=(2, 3)),
     }
 
 
@@ -164,6 +175,9 @@ def main() -> int:
                         "out (their mixtures refitted once per source), comma-separated: a+b+~c:stouffer (~: two-sided; "
                         "default rule sum)")
     parser.add_argument("--out", default=None, help="write every number as JSON here")
+    parser.add_argument("--scores", default=None, metavar="DIR", help="write every candidate's dev scores as DIR/scores.csv "
+                        "(one column per candidate, with the nuisance statistics), for benchmarks/compare.py --bootstrap "
+                        "--columns A,B DIR")
     args = parser.parse_args()
 
     from facecheck.evaluate import auc, controlled_aucs
@@ -260,11 +274,14 @@ def main() -> int:
             res[cond] = r
         return res
 
-    rows = {name: measure(logliks[name]) for name in names_all}
+    scored = {name: logliks[name] for name in names_all}
     for combo in [c.split("+") for c in args.fuse.split(",") if c]:
         if all(p.lstrip("~") in names for p in combo):
             for rule in args.rules.split(","):
-                rows[f"{'+'.join(combo)}:{rule}"] = measure(fused_scores(combo, rule))
+                scored[f"{'+'.join(combo)}:{rule}"] = fused_scores(combo, rule)
+    rows = {name: measure(v) for name, v in scored.items()}
+    if args.scores:
+        write_scores(Path(args.scores), scored, meta)
     print_table(rows, report)
     if args.markdown:
         print_markdown(rows)
@@ -334,6 +351,25 @@ def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule:
         thr = threshold_at(fused.score_samples({n: X[keep & (split == "calib")] for n, X in feats.items()}), 0.01)
         out[s] = float(np.mean(fused.score_samples({n: X[~keep] for n, X in feats.items()}) < thr))
     return out
+
+
+def write_scores(folder: Path, scored: dict, meta: dict) -> None:
+    """DIR/scores.csv in quality.py's report format (one row per dev face, one score column per candidate,
+    stat_ columns), so `benchmarks/compare.py --bootstrap N --columns A,B DIR` compares candidates paired."""
+    import csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(scored)
+    keys = [k for k in scored[names[0]] if k.count("/") == 1 and k.split("/")[0] in ("as_distributed", "matched")]
+    with open(folder / "scores.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["condition", "group", "path", "status", *names, *(f"stat_{s}" for s in STATS)])
+        for key in keys:
+            cond, group = key.split("/")
+            stats = meta[f"{key}/stats"]
+            for i in range(len(stats)):
+                w.writerow([cond, group, f"{group}/{i}", "face", *(repr(float(scored[n][key][i])) for n in names),
+                            *(repr(float(v)) for v in stats[i])])
 
 
 def print_markdown(rows: dict) -> None:

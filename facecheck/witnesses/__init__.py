@@ -23,6 +23,8 @@ KINDS = {
     "spectrum": ("spectrum", "SpectrumWitness"),
     "cooc": ("cooc", "CoocWitness"),
     "selfdesc": ("selfdesc", "SelfDescWitness"),
+    "npr": ("npr", "NprWitness"),
+    "minmax": ("minmax", "MinMaxWitness"),
 }
 
 _OWN = frozenset(m for m, _ in KINDS.values())  # the modules of this package (the rest: absolute names)
