@@ -1,6 +1,6 @@
 """facecheck: flag AI-generated faces as anomalies under a model of camera photographs."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 __all__ = ["load_image", "detect_faces", "extract_features", "FaceScorer", "scan_image", "scan_paths"]
 
