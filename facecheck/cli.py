@@ -65,7 +65,9 @@ def main(
     # exifread logs every malformed tag; facecheck reports per-file problems itself.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
     # A scan that stops early (an output error) abandons joblib's generator, which says so in a warning.
-    warnings.filterwarnings("ignore", message=r".*tasks have been successfully executed but not used", category=UserWarning)
+    for said in (r".*tasks have been successfully executed\s+but not used",
+                 r".*tasks which were still being processed by the workers have been cancelled"):
+        warnings.filterwarnings("ignore", message=said, category=UserWarning)
     use_large_pillow_blocks()  # freed image memory goes back to the OS (RSS stays bounded)
 
 

@@ -597,8 +597,8 @@ def test_a_full_disk_is_a_one_line_error_with_its_own_code_and_keeps_the_rows(
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a.jpg", "b.jpg", "c.jpg"):
-        shutil.copy(astronaut_path, photos / name)
+    for i in range(20):  # more than one batch: worker processes, whose abandoned tasks joblib warns about
+        shutil.copy(astronaut_path, photos / f"{chr(97 + i)}.jpg")
     written = []
     real_write = report.CsvWriter.write
 
