@@ -95,6 +95,15 @@ def spec_from_dict(d: dict) -> CropSpec | PatchSpec:
     raise ValueError(f"unknown input type {kind!r}")
 
 
+def histograms(codes: np.ndarray, bins: int) -> np.ndarray:
+    """(N, ...) integer codes in [0, bins) -> (N, bins) normalised histograms, one per face (the fixed
+    witnesses' co-occurrences)."""
+    n = len(codes)
+    flat = codes.reshape(n, -1).astype(np.int64) + (np.arange(n, dtype=np.int64) * bins)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n * bins).reshape(n, bins).astype(np.float64)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
 class Witness:
     """Interface of a witness (subclasses: `appearance.AppearanceWitness`, `trace.TraceWitness`).
 

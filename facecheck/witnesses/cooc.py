@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import FixedWitness, PatchSpec
+from .base import FixedWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("spam", "spam2", "rgb")
@@ -71,14 +71,6 @@ class CoocWitness(FixedWitness):
         return cls(spec=spec, blocks=tuple(config["blocks"]), name=name)
 
 
-def _histogram(codes: np.ndarray, bins: int) -> np.ndarray:
-    """(N, ...) integer codes in [0, bins) -> (N, bins) normalised histograms, one per face."""
-    n = len(codes)
-    flat = codes.reshape(n, -1) + (np.arange(n, dtype=np.int32) * bins)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n * bins).reshape(n, bins).astype(np.float64)
-    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-
-
 def _spam(x: np.ndarray, *, order: int, q: int, t: int) -> list[np.ndarray]:
     """Second-order SPAM of (N, P, S, S) images: [straight, diagonal], each (N, (2t + 1)^3).
 
@@ -108,7 +100,7 @@ def _spam(x: np.ndarray, *, order: int, q: int, t: int) -> list[np.ndarray]:
         r = [np.clip(v if q == 1 else np.floor_divide(v + q // 2, q), -t, t) + t for v in r]  # int16, round half up
         return (r[0] * (m * m) + r[1] * m + r[2]).astype(np.int32)
 
-    hists = {d: _histogram(residual(x, *d).reshape(len(x), -1), bins) for d in ((0, 1), (1, 0), (1, 1), (1, -1))}
+    hists = {d: histograms(residual(x, *d).reshape(len(x), -1), bins) for d in ((0, 1), (1, 0), (1, 1), (1, -1))}
     straight = (hists[0, 1] + hists[0, 1][:, reverse] + hists[1, 0] + hists[1, 0][:, reverse]) / 4
     diagonal = (hists[1, 1] + hists[1, 1][:, reverse] + hists[1, -1] + hists[1, -1][:, reverse]) / 4
     return [straight, diagonal]
@@ -122,5 +114,5 @@ def _rgb_cooc(rgb: np.ndarray, *, t: int) -> np.ndarray:
     for d in (rgb[:, :, :, :-1] - rgb[:, :, :, 1:], rgb[:, :, :-1] - rgb[:, :, 1:]):
         for sign in (1, -1):
             r = np.clip(sign * d, -t, t) + t
-            out.append(_histogram((r[..., 0] * (m * m) + r[..., 1] * m + r[..., 2]).astype(np.int32).reshape(len(rgb), -1), m**3))
+            out.append(histograms((r[..., 0] * (m * m) + r[..., 1] * m + r[..., 2]).astype(np.int32).reshape(len(rgb), -1), m**3))
     return np.mean(out, axis=0)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import FixedWitness, PatchSpec
+from .base import FixedWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 ORDERS = (1, 2, 3)
@@ -121,6 +121,4 @@ def _cooc(r: np.ndarray, span: int) -> np.ndarray:
         for i in range(span):
             code = code * _M + y[..., i : w - span + 1 + i]
         out.append(code.reshape(n, -1))
-    codes = np.concatenate(out, axis=1).astype(np.int64) + (np.arange(n, dtype=np.int64) * _M**span)[:, None]
-    counts = np.bincount(codes.ravel(), minlength=n * _M**span).reshape(n, -1).astype(np.float64)
-    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    return histograms(np.concatenate(out, axis=1), _M**span)

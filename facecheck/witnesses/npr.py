@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import FixedWitness, PatchSpec
+from .base import FixedWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("block2", "phase4", "energy")
@@ -86,14 +86,6 @@ class NprWitness(FixedWitness):
         return cls(spec=spec, blocks=tuple(config["blocks"]), name=name)
 
 
-def _histogram(codes: np.ndarray, bins: int) -> np.ndarray:
-    """(N, ...) integer codes in [0, bins) -> (N, bins) normalised histograms, one per face."""
-    n = len(codes)
-    flat = codes.reshape(n, -1).astype(np.int64) + (np.arange(n, dtype=np.int64) * bins)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n * bins).reshape(n, bins).astype(np.float64)
-    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-
-
 def _phase_energy(d: np.ndarray, period: int) -> np.ndarray:
     """(N, P, period): each patch's mean |first difference| at each phase along the last axis (d: (N, P, H, W))."""
     w = d.shape[-1] // period * period
@@ -127,7 +119,7 @@ def _block2(x: np.ndarray, py: np.ndarray, px: np.ndarray) -> list[np.ndarray]:
 
     def aligned(wy: bool, wx: bool) -> np.ndarray:
         oy, ox = (py if wy else 1 - py), (px if wx else 1 - px)
-        return _histogram(codes[oy, ox, idx_n, idx_p], _M**3)
+        return histograms(codes[oy, ox, idx_n, idx_p], _M**3)
 
     c = np.arange(_M**3)
     swap = (c // _M % _M) * (_M * _M) + (c // (_M * _M)) * _M + c % _M  # right <-> below
@@ -153,7 +145,7 @@ def _phase4(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for k in range(4):
         ph = (shift + k) % 4  # the phase that is aligned phase k, per patch
         sel = np.take_along_axis(pairs, ph[:, :, None, None, None], axis=-1)
-        hists.append(_histogram(sel, _M * _M))
+        hists.append(histograms(sel, _M * _M))
     loge = np.log(np.take_along_axis(e, (shift[..., None] + np.arange(4)) % 4, axis=-1) + 0.1)
     return np.concatenate(hists, axis=1), (loge - loge.mean(axis=-1, keepdims=True)).mean(axis=1)
 
