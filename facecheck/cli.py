@@ -57,10 +57,9 @@ def main(
 ) -> None:
     """facecheck: AI-generated faces as anomalies under a model of camera photographs."""
     import logging
+    import warnings
 
     from .io import use_large_pillow_blocks
-
-    import warnings
 
     # exifread logs every malformed tag; facecheck reports per-file problems itself.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)

@@ -20,7 +20,7 @@ from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
 from .prepare import prepare
 from .results import ScanResult
-from .weights import Model, bundle_sha256, load_model, shipped_dir
+from .weights import Model, bundle_sha256, is_shipped, load_model
 
 REMEDY = 'pip install "facecheck[dask]"'
 # Dask reruns a batch whose task raised this many times; a batch whose workers died is tried again
@@ -80,7 +80,7 @@ def scan_files(files: list, client, model: str | os.PathLike | None, loaded: Mod
         return
     sha = bundle_sha256(loaded)
     threshold = verdict_rule(loaded, config).threshold  # of the error rows, as the workers' rows have it
-    bundle = None if Path(loaded.path).resolve() == shipped_dir().resolve() else str(Path(loaded.path).resolve())
+    bundle = None if is_shipped(loaded.path) else str(Path(loaded.path).resolve())
     names = [str(f) for f in files]
     batches = iter([names[i:i + config.batch_files] for i in range(0, len(names), config.batch_files)])
 

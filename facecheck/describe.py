@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .verdict import DEFAULT_UNCERTAIN
-from .weights import shipped_dir, witness_entries
+from .weights import is_shipped, witness_entries
 
 LIMITS = (
     "a low p_real says the face is unlike the real photos the model was fitted on, not that it was generated: "
@@ -19,7 +18,7 @@ LIMITS = (
 
 def describe_for_analysts(path: Path, manifest: dict) -> str:
     """What an analyst needs of a verified bundle: witnesses, what it was fitted on, verdicts, p_real, limits."""
-    shipped = os.path.realpath(path) == os.path.realpath(shipped_dir())
+    shipped = is_shipped(path)
     written = f"written by facecheck {manifest.get('facecheck_version')} on {str(manifest.get('created', '?'))[:10]}"
     entries = witness_entries(manifest, path)
     stats = (manifest.get("fusion") or {}).get("stats") or {}

@@ -232,10 +232,9 @@ class HtmlReport:
 def _model_name(model: Model) -> str:
     """The bundle as a page shared with others may show it: the shipped model or the folder's name (never
     the local path), and the first digits of the bundle's sha256."""
-    from .weights import bundle_sha256, shipped_dir
+    from .weights import bundle_sha256, is_shipped
 
-    shipped = os.path.realpath(model.path) == os.path.realpath(shipped_dir())
-    return f"{'the shipped model' if shipped else Path(model.path).name}, sha256 {bundle_sha256(model)[:12]}"
+    return f"{'the shipped model' if is_shipped(model.path) else Path(model.path).name}, sha256 {bundle_sha256(model)[:12]}"
 
 
 def _metadata_html(result: ScanResult) -> str:

@@ -28,6 +28,11 @@ def _norm_ext(ext: str) -> str:
     return "." + ext.lower().lstrip(".")
 
 
+def _extensions(extensions: Iterable[str] | None) -> tuple[str, ...]:
+    """The extensions a folder walk takes: `extensions` normalised ("JPG", "jpg" -> ".jpg"), else the image ones."""
+    return tuple(_norm_ext(e) for e in extensions) if extensions else IMAGE_EXTENSIONS
+
+
 def _walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
     """Yield (path, explicit) for the files of `folder` (and below when recursive), never following
     symlinked folders. A folder that cannot be listed is yielded itself, as explicit: it then gets an
@@ -78,7 +83,7 @@ def find_images(
     not skipped); files found in folders or by globs are filtered by `extensions`.
     Raises ConfigError for a path that does not exist and matches nothing.
     """
-    exts = tuple(_norm_ext(e) for e in extensions) if extensions else IMAGE_EXTENSIONS
+    exts = _extensions(extensions)
     found: dict[str, Path] = {}
 
     def add(p: Path, explicit: bool) -> None:
@@ -118,7 +123,7 @@ def empty_folders(
     Without `recursive` the count says what `-r` would add (0: the folder holds no image at all); it
     stops at `limit` files looked at, so a hint never costs a walk of a whole disk.
     """
-    exts = tuple(_norm_ext(e) for e in extensions) if extensions else IMAGE_EXTENSIONS
+    exts = _extensions(extensions)
     out = []
     for raw in paths:
         folder = Path(raw)

@@ -50,6 +50,11 @@ def shipped_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "weights"
 
 
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether `path` is the shipped bundle's folder (links resolved)."""
+    return os.path.realpath(path) == os.path.realpath(shipped_dir())
+
+
 def locate(model: str | os.PathLike | None = None) -> Path:
     """Return the bundle folder: `model`, else $FACECHECK_MODEL, else the shipped one."""
     if model is None and os.environ.get(ENV_VAR):

@@ -209,7 +209,7 @@ def train(
     else:
         if init is not None and not appearance:
             raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
-        builders = [appearance_builder(base)] * bool(appearance) + list(witness_builders)
+        builders = ([appearance_builder(base)] if appearance else []) + list(witness_builders)
         if not builders:
             raise ConfigError("no witness to train: keep the appearance witness or add another")
         run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
