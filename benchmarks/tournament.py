@@ -51,7 +51,7 @@ def candidates() -> dict:
         # The box enlarged 2x, as the crops the issue's SPAM probe read whole (face and surroundings).
         "cooc_wide": CoocWitness(spec=PatchSpec(size=64, grid=3, scale=2.0)),
         # Up-sampling traces: 2 x 2 block residuals and period-4 differences split by phase (after NPR).
-        "npr": NprWitness(),
+        "npr": NprWitness(blocks=("block2", "phase4", "energy")),
         # Rich-model min/max non-linear residuals of orders 1-3, 4-D / 3-D co-occurrences.
         "minmax": MinMaxWitness(),
         # Their blocks alone (features identical to the columns of the full witnesses').
@@ -171,6 +171,8 @@ def main() -> int:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--cache", default="/tmp/tournament")
     parser.add_argument("--histories", type=int, default=2)
+    parser.add_argument("--max-scale", type=float, default=None, help="fit and calibrate the mixtures only on training "
+                        "faces whose random history resized by at most this factor (1: no up-sampled real face)")
     parser.add_argument("--loso", default="", help="witnesses or fused sets to also measure leaving one training source "
                         "out (their mixtures refitted once per source), comma-separated: a+b+~c:stouffer (~: two-sided; "
                         "default rule sum)")
@@ -193,13 +195,19 @@ def main() -> int:
     train_feats, dev_feats, meta = features({n: all_w[n] for n in names}, faces, data, cache, args.histories)
     k = args.histories + 1
     split, src = np.tile(faces.split, k), np.tile(sources, k)
+    suffix = ""
+    if args.max_scale is not None:
+        keep = history_scales(faces, args.histories, seed=0).ravel() <= args.max_scale
+        log(f"--max-scale {args.max_scale}: {keep.sum()} of {len(keep)} training rows kept")
+        train_feats = {n: X[keep] for n, X in train_feats.items()}
+        split, src, suffix = split[keep], src[keep], f".max{args.max_scale:g}"
 
     report: dict = {"witnesses": {}, "loso": {}}
     logliks: dict = {}  # name -> {"select", "calib", dev key}
     scorers = {}
     for name in names:
         X = train_feats[name]
-        saved = cache / f"{name}.loglik.npz"
+        saved = cache / f"{name}.loglik{suffix}.npz"
         if args.reuse and saved.exists():  # the mixture chosen by an earlier run, and its log-likelihoods
             with np.load(saved, allow_pickle=False) as z:
                 logliks[name] = {k: z[k] for k in z.files if k != "mixture"}
@@ -327,6 +335,22 @@ def conditional(X: np.ndarray, S: np.ndarray, split: np.ndarray, dev: dict, meta
     out = {s: score(X[split == s], S[split == s]) for s in ("select", "calib")}
     for key, x in dev.items():
         out[key] = score(x, np.delete(meta[f"{key}/stats"], QUANT, axis=1))
+    return out
+
+
+def history_scales(faces, histories: int, *, seed: int = 0) -> np.ndarray:
+    """(histories + 1, N): the resize factor of each training row's random history (1 for the faces as they are),
+    the histories `train.data.witness_inputs` drew."""
+    from facecheck.train.data import face_histories
+
+    out = np.ones((histories + 1, len(faces)))
+    rows: dict = {}
+    for i, source in enumerate(faces.source):
+        rows.setdefault(source, []).append(i)
+    for path, idx in rows.items():
+        drawn = face_histories(path, [tuple(int(v) for v in faces.boxes[i]) for i in idx], histories, seed)
+        for h, history in enumerate(drawn):
+            out[h + 1, idx] = history.scale
     return out
 
 

@@ -2,12 +2,11 @@
 
 __version__ = "0.6.0"
 
-__all__ = ["load_image", "detect_faces", "extract_features", "FaceScorer", "scan_image", "scan_paths"]
+__all__ = ["load_image", "detect_faces", "FaceScorer", "scan_image", "scan_paths"]
 
 _HOMES = {
     "load_image": "io",
     "detect_faces": "detect",
-    "extract_features": "features",
     "FaceScorer": "likelihood",
     "scan_image": "api",
     "scan_paths": "api",

@@ -75,9 +75,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def _tiny_appearance(seed: int = 0):
     """(witness, features of 120 variants of the astronaut's face) for a small FaceNet seeded by `seed`."""
     from facecheck.detect import detect_faces
-    from facecheck.features import FeatureExtractor
+    from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
     from facecheck.io import load_image
-    from facecheck.network import FaceNet
     from facecheck.witnesses.appearance import AppearanceWitness
 
     torch.manual_seed(seed)

@@ -23,8 +23,8 @@ from facecheck.weights import ENV_VAR
 
 
 def test_public_api():
-    assert facecheck.__all__ == ["load_image", "detect_faces", "extract_features", "FaceScorer", "scan_image",
-                                 "scan_paths"]
+    assert facecheck.__all__ == ["load_image", "detect_faces", "FaceScorer", "scan_image", "scan_paths"]
+    assert all(callable(getattr(facecheck, name)) for name in facecheck.__all__)
 
 
 def test_scan_image_on_the_astronaut(astronaut_path, tiny_model):

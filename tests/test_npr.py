@@ -36,7 +36,7 @@ def test_shape_dtype_and_determinism(blocks):
 
 
 def test_nearest_upsampling_is_far_from_native_and_its_phase_does_not_matter():
-    w = NprWitness(spec=PatchSpec(32, 2))
+    w = NprWitness(spec=PatchSpec(32, 2), blocks=BLOCKS)
     x, other = _noise(), _noise(seed=1)
     native = np.abs(w.transform(x) - w.transform(other)).mean()
     for f in (2, 4):
@@ -56,7 +56,7 @@ def test_energy_sees_within_block_differences_vanish():
 
 
 def test_brightness_does_not_matter():
-    w = NprWitness(spec=PatchSpec(32, 2))
+    w = NprWitness(spec=PatchSpec(32, 2), blocks=BLOCKS)
     x = _noise()
     assert np.allclose(w.transform(x), w.transform((x.astype(int) + 40).astype(np.uint8)))
 
@@ -72,6 +72,6 @@ def test_bad_configs_are_refused(tmp_path):
     assert isinstance(back, NprWitness) and back.blocks == w.blocks and back.spec == w.spec
     x = _noise()
     assert np.array_equal(back.transform(x), w.transform(x))
-    other = NprWitness(spec=PatchSpec(32, 2)).config()
+    other = NprWitness(spec=PatchSpec(32, 2), blocks=BLOCKS).config()
     with pytest.raises(WeightsError):
         load_witness(tmp_path / "npr.json", other, name="npr")

@@ -128,8 +128,7 @@ def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path
 
 def _wide_witness(run: TrainingRun):
     """A witness builder: an untrained appearance witness on the whole box (scale 1.0, cut from the photos)."""
-    from facecheck.features import FeatureExtractor
-    from facecheck.network import FaceNet
+    from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
     from facecheck.witnesses.appearance import AppearanceWitness
 
     assert run.files("train") and all(p.is_file() for p in run.files("select"))

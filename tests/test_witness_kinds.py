@@ -14,8 +14,7 @@ def _build(kind: str):
     """A small witness of `kind`: learned ones with tiny seeded networks, fixed ones with small patches."""
     torch.manual_seed(0)
     if kind == "appearance":
-        from facecheck.features import FeatureExtractor
-        from facecheck.network import FaceNet
+        from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
         from facecheck.witnesses.appearance import AppearanceWitness
 
         return AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=8),

@@ -273,14 +273,20 @@ def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | Pat
     Returns (histories + 1, len(boxes), *spec.shape).
     """
     from ..imaging import follow_box
-    from .history import random_history
 
     image = load_image(path)
     out = [np.stack([spec.cut(image, box) for box in boxes])]
-    rng = np.random.default_rng([seed, int(hashlib.sha1(Path(path).name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
-    for _ in range(histories):
-        # Keep faces at least 40 px (the scan's smallest) after a downscale.
-        smallest = min(min(b[2] - b[0], b[1] - b[3]) for b in boxes)
-        processed = random_history(rng, min_scale=min(1.0, max(0.35, 40 / max(1, smallest))), max_scale=2.0).apply(image)
+    for history in face_histories(path, boxes, histories, seed):
+        processed = history.apply(image)
         out.append(np.stack([spec.cut(processed, follow_box(box, image.shape, processed.shape)) for box in boxes]))
     return np.stack(out)
+
+
+def face_histories(path: str, boxes: list[tuple[int, int, int, int]], histories: int, seed: int = 0) -> list:
+    """The `histories` random processing histories `witness_inputs` gives one photo: drawn from `seed` and
+    the photo's file name, keeping its smallest face at least 40 px (the scan's smallest) after a downscale."""
+    from .history import random_history
+
+    rng = np.random.default_rng([seed, int(hashlib.sha1(Path(path).name.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16)])
+    smallest = min(min(b[2] - b[0], b[1] - b[3]) for b in boxes)
+    return [random_history(rng, min_scale=min(1.0, max(0.35, 40 / max(1, smallest))), max_scale=2.0) for _ in range(histories)]

@@ -15,8 +15,8 @@ import torch
 
 from ..errors import TrainingDataError, WeightsError
 from ..exif import TAG_NAMES
-from ..features import FeatureExtractor, resolve_device
-from ..network import FaceNet
+from ..witnesses.appearance import FaceNet, FeatureExtractor
+from ..witnesses.networks import resolve_device
 from .data import Pool
 from .exif_ranking import manipulation_loss, pairwise_accuracy, ranking_loss_per_tag
 from .manipulate import MANIPULATIONS, manipulate, random_sample

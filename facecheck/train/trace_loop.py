@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import TrainingDataError
-from ..features import resolve_device
 from ..witnesses.base import PatchSpec
-from ..witnesses.trace import TraceNet, TraceWitness, to_tensor
+from ..witnesses.networks import resolve_device, to_tensor
+from ..witnesses.trace import TraceNet, TraceWitness
 from .history import random_history
 from .loop import _lr_at
 from .rerender import matched_smooth, random_decoder, rerender

@@ -33,6 +33,8 @@ from .base import FixedWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("block2", "phase4", "energy")
+# The default: the period-4 block alone (the 2 x 2 block histograms added nothing on dev; weights/MODEL_CARD.md).
+DEFAULT_BLOCKS = ("phase4", "energy")
 _SIZES = {"block2": 375, "phase4": 100, "energy": 12}
 _T = 2  # truncation of every residual
 _M = 2 * _T + 1
@@ -46,7 +48,7 @@ class NprWitness(FixedWitness):
     summary = ("whether pixels of the same 2 x 2 or 4 x 4 block are tied together, as a generator's up-sampling leaves them, "
                "at the image's own resolution; nothing learned")
 
-    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,
+    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = DEFAULT_BLOCKS,
                  name: str = "npr"):
         blocks = tuple(blocks)
         if not blocks or set(blocks) - set(BLOCKS) or len(set(blocks)) != len(blocks):

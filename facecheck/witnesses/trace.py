@@ -8,15 +8,15 @@ same processing history); a face's features are the mean of its patches' embeddi
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, NotFittedError, WeightsError
+from ..errors import ConfigError, WeightsError
 from .base import PatchSpec, Witness, spec_from_dict
+from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
 MAX_LAYERS = 16
 
@@ -87,12 +87,6 @@ class TraceNet(nn.Module):
         return z, self.head(torch.relu(z)).squeeze(1)
 
 
-def to_tensor(patches: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 in [0, 255] (channels_last)."""
-    x = torch.from_numpy(np.ascontiguousarray(patches)).to(device)
-    return x.permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
-
-
 class TraceWitness(Witness):
     """Native-resolution patches -> TraceNet embeddings, averaged over a face's patches."""
 
@@ -104,20 +98,9 @@ class TraceWitness(Witness):
         self.network, self.spec, self.name = network, spec, name
         self.device, self.batch_size = device, batch_size
 
-    @torch.inference_mode()
     def embed_patches(self, patches: np.ndarray) -> np.ndarray:
         """Embeddings (N, embed_dim) float32 of single patches (N, S, S, 3) uint8."""
-        from ..features import resolve_device
-
-        if self.network is None:
-            raise NotFittedError("TraceWitness has no network; load a bundle first")
-        device = resolve_device(self.device)
-        self.network.eval().to(device, memory_format=torch.channels_last)
-        if len(patches) == 0:
-            return np.zeros((0, self.network.embed_dim), np.float32)
-        out = [self.network.embed(to_tensor(patches[i : i + self.batch_size], device)).float().cpu().numpy()
-               for i in range(0, len(patches), self.batch_size)]
-        return np.concatenate(out)
+        return embed_batches(self.network, patches, device=self.device, batch_size=self.batch_size, convert=to_tensor)
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, embed_dim) float32: the mean embedding of each face's patches (N, P, S, S, 3) uint8."""
@@ -139,13 +122,11 @@ class TraceWitness(Witness):
         return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
 
     def save(self, path: str | Path) -> None:
-        torch.save({k: v.detach().cpu() for k, v in self.network.state_dict().items()}, path)
+        save_state(self.network, path)
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str = "trace", device: str = "cpu") -> "TraceWitness":
         """Rebuild from `config` and weights (weights_only=True); shapes are checked before anything is built."""
-        from ..features import resolve_device
-
         resolve_device(device)
         try:
             spec = spec_from_dict(config["spec"])
@@ -154,16 +135,6 @@ class TraceWitness(Witness):
             net = config["network"]
             if len(net["widths"]) > MAX_LAYERS or max(net["widths"]) > 4096 or int(net["embed_dim"]) > 4096:
                 raise ValueError("network too large")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            with torch.device("meta"):
-                expected = {k: tuple(v.shape) for k, v in TraceNet(**net).state_dict().items()}
-            if not isinstance(state, dict) or expected != {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}:
-                raise ValueError("the weights do not match the network the manifest describes")
-            network = TraceNet(**net)
-            network.load_state_dict(state)
-            return cls(network, spec=spec, name=name, device=device)
-        except pickle.UnpicklingError:
-            raise WeightsError(f"{path}: not a plain tensor file (refused to unpickle it); the bundle is unsafe") from None
-        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError, OSError, EOFError, MemoryError, RecursionError) as exc:
-            reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise WeightsError(f"{path}: cannot load trace witness weights ({reason})") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise WeightsError(f"{path}: cannot load trace witness weights ({exc})") from None
+        return cls(load_state(path, lambda: TraceNet(**net), "trace witness"), spec=spec, name=name, device=device)
