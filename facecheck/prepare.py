@@ -13,7 +13,7 @@ from .errors import FacecheckError
 from .io import load_image
 from .metadata import STRIPPED, Metadata, read_metadata
 from .stability import perturbed_inputs
-from .witnesses.base import CropSpec, PatchSpec
+from .inputs import InputSpec
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def name_of(source: str | os.PathLike | np.ndarray) -> str:
 
 
 def prepare(
-    source: str | os.PathLike | np.ndarray, witnesses_specs: dict[str, CropSpec | PatchSpec], config: Config
+    source: str | os.PathLike | np.ndarray, witnesses_specs: dict[str, InputSpec], config: Config
 ) -> Prepared:
     """Read metadata and decode (if a path), detect, and cut every face for each witness's spec.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .detect import Face
 from .imaging import follow_box, jpeg, resize
-from .witnesses.base import CropSpec, PatchSpec
+from .inputs import InputSpec
 
 # What an image commonly goes through on its way to a fact-checker: recompression and downscaling.
 PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -18,7 +18,7 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def perturbed_inputs(
-    image: np.ndarray, faces: tuple[Face, ...], specs: dict[str, CropSpec | PatchSpec]
+    image: np.ndarray, faces: tuple[Face, ...], specs: dict[str, InputSpec]
 ) -> dict[str, dict[str, np.ndarray]]:
     """Each perturbation's witness inputs {perturbation: {witness: (n_faces, *spec.shape) uint8}} for the
     same faces, their boxes moved with the image (not detected again)."""

@@ -18,8 +18,8 @@ from . import __version__
 from .errors import ConfigError, WeightsError
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
-from .witnesses import CropSpec, PatchSpec, Witness, check_name, load_witness
-from .witnesses.base import spec_from_dict
+from .inputs import InputSpec, spec_from_dict
+from .witnesses import Witness, check_name, load_witness
 from .workers import torch_threads
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
@@ -143,7 +143,7 @@ def bundle_sha256(model: Model) -> str:
     return sha256_file(Path(model.path) / MANIFEST)
 
 
-def bundle_specs(model: str | os.PathLike | None = None) -> dict[str, CropSpec | PatchSpec] | None:
+def bundle_specs(model: str | os.PathLike | None = None) -> dict[str, InputSpec] | None:
     """What each witness of the bundle cuts per face, read from its manifest alone (no weights, no torch), so
     that workers can start on the files while the bundle loads; None when the manifest does not say (the
     bundle's own load then reports why)."""
@@ -164,7 +164,7 @@ class Model:
     path: Path
 
     @property
-    def specs(self) -> dict[str, CropSpec | PatchSpec]:
+    def specs(self) -> dict[str, InputSpec]:
         """What each witness cuts per face, by name (what `prepare` needs)."""
         return {w.name: w.spec for w in self.witnesses}
 

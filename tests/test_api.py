@@ -14,7 +14,7 @@ from PIL import Image
 import facecheck
 from facecheck.api import ScanResult, scan_image, scan_paths, verdict_rule
 from facecheck.config import Config
-from facecheck.crop import crop_face
+from facecheck.inputs import crop_face
 from facecheck.detect import detect_faces
 from facecheck.io import load_image
 from facecheck.metadata import Metadata

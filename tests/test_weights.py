@@ -466,7 +466,7 @@ def test_an_unknown_witness_kind_is_refused(bundle, tmp_path):
 
 def test_a_legacy_bundle_loads_as_one_appearance_witness(legacy_model_dir, astronaut_path):
     from facecheck import scan_image
-    from facecheck.crop import crop_face
+    from facecheck.inputs import crop_face
     from facecheck.detect import detect_faces
     from facecheck.io import load_image
 

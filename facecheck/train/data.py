@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
-from ..crop import crop_box, crop_face
+from ..inputs import CROP_SCALE, CropSpec, InputSpec, crop_box, crop_face
 from ..detect import detect_faces, predict_landmarks
 from ..errors import FacecheckError
 from ..exif import TAG_NAMES, read_exposure_tags
 from ..io import find_images, load_image
-from ..witnesses.base import CropSpec, PatchSpec
 from ..workers import parallel
 
 # 2: faces found with the padded retry and confirmed by the CNN check (detect.py, facecheck 0.4.0);
@@ -26,8 +25,6 @@ from ..workers import parallel
 CACHE_VERSION = 3
 # Split of every file by a hash of its path: stable across runs and machines.
 SPLITS = (("train", 0.75), ("select", 0.10), ("calib", 0.15))
-# How much a face's box is enlarged before its crop is resized (the appearance witness's CropSpec.scale).
-CROP_SCALE = 1.3
 
 
 def split_of(path: str | os.PathLike) -> str:
@@ -238,7 +235,7 @@ def build_pool(
     return pool, counts
 
 
-def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, histories: int = 0,
+def witness_inputs(faces: Pool, spec: InputSpec, *, n_jobs: int = 2, histories: int = 0,
                    seed: int = 0, progress=None) -> np.ndarray:
     """Each face's input for `spec`, (N, *spec.shape) uint8, cut from its photo at its box (worker processes).
 
@@ -266,7 +263,7 @@ def witness_inputs(faces: Pool, spec: CropSpec | PatchSpec, *, n_jobs: int = 2, 
     return out.reshape(-1, *spec.shape)
 
 
-def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: CropSpec | PatchSpec, histories: int = 0,
+def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: InputSpec, histories: int = 0,
          seed: int = 0) -> np.ndarray:
     """Decode one photo as the pre-scan did and cut `spec`'s input at each box, as is and after `histories` histories.
 

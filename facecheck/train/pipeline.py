@@ -18,10 +18,11 @@ import numpy as np
 
 from ..errors import ConfigError, TrainingDataError
 from ..weights import load_model, save_bundle
-from ..witnesses import CropSpec, PatchSpec, Witness
+from ..inputs import CROP_SCALE, InputSpec
+from ..witnesses import Witness
 from ..witnesses.appearance import AppearanceWitness
 from .calibrate import fit_fused
-from .data import CROP_SCALE, Pool, build_pool, witness_inputs
+from .data import Pool, build_pool, witness_inputs
 from .loop import CHECKPOINT, Trainer, TrainSettings
 
 MIN_PHOTOS = 20
@@ -85,7 +86,7 @@ class TrainingRun:
         """The distinct photos with a crop in one split ("train", "select" or "calib"), sorted."""
         return sorted({Path(s) for p in self.pools for s, sp in zip(p.source, p.split) if sp == split})
 
-    def inputs(self, spec: CropSpec | PatchSpec) -> np.ndarray:
+    def inputs(self, spec: InputSpec) -> np.ndarray:
         """Every face's input for `spec`, (len(faces), *spec.shape) uint8 (see `witness_inputs`)."""
         return witness_inputs(self.faces, spec, n_jobs=self.n_jobs)
 

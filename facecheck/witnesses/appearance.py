@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
-from .base import CropSpec, Witness, spec_from_dict
+from ..inputs import CROP_SCALE, CropSpec, spec_from_dict
+from .base import Witness
 from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
 MAX_INPUT_SIZE = 1024
@@ -188,7 +189,7 @@ class AppearanceWitness(Witness):
     kind = "appearance"
     summary = "a CNN on the face resized to a small crop, self-supervised on camera photos (EXIF ranking, face manipulation)"
 
-    def __init__(self, extractor: FeatureExtractor, *, name: str = "appearance", scale: float = 1.3):
+    def __init__(self, extractor: FeatureExtractor, *, name: str = "appearance", scale: float = CROP_SCALE):
         self.extractor = extractor
         self.name = name
         self.spec = CropSpec(size=extractor.input_size, scale=float(scale))

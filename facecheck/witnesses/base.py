@@ -1,98 +1,20 @@
-"""What every witness shares: how it cuts its input from an image, and the estimator-like interface.
+"""What every witness shares: the estimator-like interface, and the fixed witnesses' histograms.
 
-A witness maps one face (its box in the original image) to a feature vector; each witness has its own
-Gaussian mixture of real faces' features, and `likelihood.py` fuses their log-likelihoods. `cut`
-runs in worker processes and needs no torch; `transform` runs the witness's network.
+A witness maps one face (its input, cut by its spec from `inputs.py`) to a feature vector; each witness
+has its own Gaussian mixture of real faces' features, and `likelihood.py` fuses their log-likelihoods.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..crop import crop_box, crop_face
 from ..errors import ConfigError, WeightsError
+from ..inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
 
-
-@dataclass(frozen=True)
-class CropSpec:
-    """The face's enlarged box resized to `size` x `size` (the appearance witness's input)."""
-
-    size: int = 128
-    scale: float = 1.3
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.size, self.size, 3)
-
-    def cut(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """(size, size, 3) uint8 crop of `image` around `box`."""
-        return crop_face(image, box, size=self.size, scale=self.scale)
-
-    def to_dict(self) -> dict:
-        return {"type": "crop", **asdict(self)}
-
-
-@dataclass(frozen=True)
-class PatchSpec:
-    """A `grid` x `grid` lattice of `size`-pixel patches of the face at the image's own resolution.
-
-    Never resized: the pixel-level traces a generator's decoder leaves would not survive it. The
-    patches are spread evenly over the enlarged box (overlapping when it is small); a box smaller
-    than a patch is widened around its centre, and an image smaller than a patch is mirror-padded.
-    """
-
-    size: int = 64
-    grid: int = 2
-    scale: float = 1.0
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.grid * self.grid, self.size, self.size, 3)
-
-    def cut(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """(grid * grid, size, size, 3) uint8 native-resolution patches of `image` around `box`."""
-        s = self.size
-        h, w = image.shape[:2]
-        if h < s or w < s:
-            pad_h, pad_w = max(0, s - h), max(0, s - w)
-            image = cv2.copyMakeBorder(np.ascontiguousarray(image), pad_h // 2, pad_h - pad_h // 2,
-                                       pad_w // 2, pad_w - pad_w // 2, cv2.BORDER_REFLECT_101)
-            top, right, bottom, left = box
-            box = (top + pad_h // 2, right + pad_w // 2, bottom + pad_h // 2, left + pad_w // 2)
-            h, w = image.shape[:2]
-        top, right, bottom, left = crop_box(box, image.shape, self.scale)
-        ys = _starts(top, bottom, s, h, self.grid)
-        xs = _starts(left, right, s, w, self.grid)
-        return np.stack([image[y : y + s, x : x + s] for y in ys for x in xs])
-
-    def to_dict(self) -> dict:
-        return {"type": "patches", **asdict(self)}
-
-
-def _starts(lo: int, hi: int, size: int, limit: int, n: int) -> list[int]:
-    """`n` evenly spaced patch starts covering [lo, hi), widened to `size` and kept inside [0, limit)."""
-    if hi - lo < size:
-        centre = (lo + hi) // 2
-        lo, hi = centre - size // 2, centre - size // 2 + size
-    lo, hi = max(0, min(lo, limit - size)), min(limit, max(hi, size))
-    last = hi - size
-    return [int(round(lo + (last - lo) * i / max(1, n - 1))) if n > 1 else (lo + last) // 2 for i in range(n)]
-
-
-def spec_from_dict(d: dict) -> CropSpec | PatchSpec:
-    """Rebuild a spec from its manifest entry (`to_dict`)."""
-    d = dict(d)
-    kind = d.pop("type", None)
-    if kind == "crop":
-        return CropSpec(size=int(d["size"]), scale=float(d["scale"]))
-    if kind == "patches":
-        return PatchSpec(size=int(d["size"]), grid=int(d["grid"]), scale=float(d["scale"]))
-    raise ValueError(f"unknown input type {kind!r}")
+__all__ = ["CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms", "spec_from_dict"]
 
 
 def histograms(codes: np.ndarray, bins: int) -> np.ndarray:
@@ -111,14 +33,14 @@ class Witness:
     ----------
     name : the key of its log-likelihood in results and in the bundle (e.g. "appearance", "trace").
     kind : the registry key that rebuilds it from a manifest.
-    spec : a CropSpec or PatchSpec: what `cut` gives per face.
+    spec : an InputSpec (CropSpec, PatchSpec, ...): what its `cut` gives per face.
     summary : one line for analysts (`facecheck info`): what the witness looks at.
     """
 
     name: str
     kind: str
     summary = ""
-    spec: CropSpec | PatchSpec
+    spec: InputSpec
     file_suffix = ".pt"
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
