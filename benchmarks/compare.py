@@ -65,7 +65,7 @@ def read_scores(folder: Path, column: str = "loglik") -> dict[tuple[str, str], d
 
 def controlled(values: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray] | None:
     """{group: residual scores} after the nuisance regression among the reals (None without statistics)."""
-    from facecheck.nuisance import controlled_scores
+    from facecheck.scan.nuisance import controlled_scores
 
     if not all(st.size for _, st in values.values()):
         return None

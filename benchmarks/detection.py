@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecheck import detect
-from facecheck.io import find_images, load_image
+from facecheck.scan import detect
+from facecheck.scan.io import find_images, load_image
 
 GATES = (None, 0.25, 0.5, 0.75, 1.0, float("inf"))  # verify detections with HOG confidence below the gate
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from facecheck.api import scan_image
 from facecheck.config import Config
-from facecheck.io import load_image
-from facecheck.weights import load_model
+from facecheck.model.bundle import load_model
+from facecheck.scan.io import load_image
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 

@@ -26,7 +26,7 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def _load(path):
-    from facecheck.io import load_image
+    from facecheck.scan.io import load_image
 
     try:
         return load_image(path)
@@ -35,7 +35,7 @@ def _load(path):
 
 
 def train_images(split: str) -> list[np.ndarray]:
-    from facecheck.io import find_images
+    from facecheck.scan.io import find_images
     from facecheck.train.data import split_of
 
     files = []
@@ -63,8 +63,8 @@ def cmd_train(args) -> None:
 
 
 def _detect(path: str, matched: bool):
-    from facecheck.detect import detect_faces
     from facecheck.evaluate import match_format
+    from facecheck.scan.detect import detect_faces
 
     im = _load(path)
     if im is None:
@@ -91,7 +91,7 @@ def boxes(files: list[Path], matched: bool, cache: Path) -> dict[str, list]:
 def face_inputs(files, box_map, spec, *, matched=False, histories=0, seed=0):
     """Per face: list of (file, history index, patches) -- the original and `histories` random histories."""
     from facecheck.evaluate import match_format
-    from facecheck.imaging import follow_box
+    from facecheck.scan.imaging import follow_box
     from facecheck.train.history import random_history
 
     out = []
@@ -114,16 +114,16 @@ def face_inputs(files, box_map, spec, *, matched=False, histories=0, seed=0):
 
 def cmd_eval(args) -> None:
     from facecheck.evaluate import auc
-    from facecheck.io import find_images
-    from facecheck.likelihood import FaceScorer
+    from facecheck.model.likelihood import FaceScorer
+    from facecheck.model.witnesses.trace import TraceWitness
+    from facecheck.scan.io import find_images
     from facecheck.train.calibrate import fit_scorer
     from facecheck.train.data import split_of
-    from facecheck.witnesses.trace import TraceWitness
 
     out = Path(args.out)
     cache = out.parent / "probe_boxes.json"
     if args.witness.startswith("spectrum"):
-        from facecheck.witnesses.spectrum import SpectrumWitness
+        from facecheck.model.witnesses.spectrum import SpectrumWitness
 
         out.mkdir(parents=True, exist_ok=True)
         witness = SpectrumWitness(color=args.witness == "spectrum-color")

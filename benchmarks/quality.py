@@ -35,7 +35,7 @@ def main() -> int:
 
     from facecheck import __version__
     from facecheck.evaluate import conditions_for, evaluate, write_report
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     model = load_model(args.model)
     fakes = {p.name: p for p in sorted((dev / "fake").iterdir()) if p.is_dir()}

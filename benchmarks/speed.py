@@ -119,8 +119,8 @@ import sys
 from multiprocessing import Pool
 
 from facecheck.config import Config
-from facecheck.detect import _hog
-from facecheck.io import load_image
+from facecheck.scan.detect import _hog
+from facecheck.scan.io import load_image
 
 
 def work(path):
@@ -209,7 +209,7 @@ def main() -> None:
         return
     import torch
 
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     model = load_model(args.model)
     print(f"facecheck speed benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, model {model.path}")

@@ -26,20 +26,20 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 PAIR = ("stylegan", "ffhq-256-140k")
-from facecheck.nuisance import STAT_NAMES as STATS  # noqa: E402
+from facecheck.scan.nuisance import STAT_NAMES as STATS  # noqa: E402
 
 QUANT = STATS.index("jpeg_quant")  # the same-format pair: StyleGAN against the FFHQ photos of its own format
 
 
 def candidates() -> dict:
     """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle)."""
-    from facecheck.weights import load_model
-    from facecheck.witnesses.base import PatchSpec
-    from facecheck.witnesses.cooc import CoocWitness
-    from facecheck.witnesses.minmax import MinMaxWitness
-    from facecheck.witnesses.npr import NprWitness
-    from facecheck.witnesses.selfdesc import SelfDescWitness
-    from facecheck.witnesses.spectrum import SpectrumWitness
+    from facecheck.model.bundle import load_model
+    from facecheck.model.witnesses.base import PatchSpec
+    from facecheck.model.witnesses.cooc import CoocWitness
+    from facecheck.model.witnesses.minmax import MinMaxWitness
+    from facecheck.model.witnesses.npr import NprWitness
+    from facecheck.model.witnesses.selfdesc import SelfDescWitness
+    from facecheck.model.witnesses.spectrum import SpectrumWitness
 
     shipped = {w.name: w for w in load_model(None).witnesses}
     return {
@@ -88,7 +88,7 @@ class _Stats:
     shape = (8 * (len(STATS) - 1),)
 
     def cut(self, image, box):
-        from facecheck.nuisance import image_stats
+        from facecheck.scan.nuisance import image_stats
 
         return np.delete(image_stats(image, box, 0.0), QUANT).astype(np.float64).view(np.uint8)
 
@@ -117,7 +117,7 @@ def features(witnesses: dict, faces, data: Path, cache: Path, histories: int) ->
     """
     from facecheck.config import Config
     from facecheck.evaluate import largest_inputs, match_format
-    from facecheck.io import find_images
+    from facecheck.scan.io import find_images
     from facecheck.train.data import witness_inputs
 
     dev = data / "dev"
@@ -183,7 +183,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from facecheck.evaluate import auc, controlled_aucs
-    from facecheck.likelihood import FaceScorer
+    from facecheck.model.likelihood import FaceScorer
     from facecheck.train.calibrate import COMPONENTS, COVARIANCES, _choose_mixture
 
     data, cache = Path(args.data), Path(args.cache)
@@ -236,7 +236,7 @@ def main() -> int:
         `~name` reads a witness two-sided. "sum" and "stouffer" are the bundle's own fusion
         (likelihood.FusedScorer); "fisher", "twosided" and "chi2" are variants built on its fitted statistics.
         """
-        from facecheck.likelihood import FusedScorer, _p_values
+        from facecheck.model.likelihood import FusedScorer, _p_values
 
         base = [p.lstrip("~") for p in parts]
         tails = {p[1:]: "both" for p in parts if p.startswith("~")}
@@ -361,8 +361,8 @@ def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule:
     (likelihood.FusedScorer with `rule` and the `two_sided` witnesses), its statistics from "select"
     and its threshold from "calib", both without the source.
     """
-    from facecheck.likelihood import FaceScorer, FusedScorer
-    from facecheck.verdict import threshold_at
+    from facecheck.model.likelihood import FaceScorer, FusedScorer
+    from facecheck.model.verdict import threshold_at
 
     out = {}
     for s in sorted(set(src)):

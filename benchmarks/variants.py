@@ -52,7 +52,7 @@ def features(model, crops: np.ndarray) -> dict[str, np.ndarray]:
 
 def fit(train: np.ndarray, held_out: np.ndarray):
     """The mixture (by component count) with the best mean log-likelihood on held_out."""
-    from facecheck.likelihood import FaceScorer
+    from facecheck.model.likelihood import FaceScorer
 
     fits = [FaceScorer(k, covariance_type="full", n_dims=64, random_state=0).fit(train)
             for k in COMPONENTS if 5 * k <= len(train)]
@@ -70,9 +70,9 @@ def main() -> int:
         return 2
 
     from facecheck.evaluate import auc, largest_inputs, match_format
-    from facecheck.io import find_images
+    from facecheck.model.bundle import load_model
+    from facecheck.scan.io import find_images
     from facecheck.train.pipeline import build_pools, default_cache_dir
-    from facecheck.weights import load_model
 
     model = load_model(args.model)
     spec = model.witness("appearance").spec

@@ -20,8 +20,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from facecheck.verdict import AI_GENERATED, DEFAULT_UNCERTAIN, ERROR, REAL, UNCERTAIN, VerdictRule
-from facecheck.weights import load_model
+from facecheck.model.bundle import load_model
+from facecheck.model.verdict import AI_GENERATED, DEFAULT_UNCERTAIN, ERROR, REAL, UNCERTAIN, VerdictRule
 
 # Candidate defaults: (false_alarm, top of the uncertain band); equal values mean no band.
 CANDIDATES = ((0.01, 0.01), (0.01, 0.05), (0.01, 0.10), (0.01, 0.20), (0.05, 0.05), (0.05, 0.10), (0.05, 0.20),
@@ -80,7 +80,7 @@ def stability_tables(path: Path) -> None:
     """Verdict shares, and what --stability changed, from the JSON Lines of a scan of dev/real and dev/fake."""
     import numpy as np
 
-    from facecheck.resume import read_rows
+    from facecheck.output.resume import read_rows
 
     largest = {}
     for row in read_rows(path):

@@ -5,16 +5,16 @@ __version__ = "0.6.0"
 __all__ = ["load_image", "detect_faces", "FaceScorer", "scan_image", "scan_paths"]
 
 _HOMES = {
-    "load_image": "io",
-    "detect_faces": "detect",
-    "FaceScorer": "likelihood",
+    "load_image": "scan.io",
+    "detect_faces": "scan.detect",
+    "FaceScorer": "model.likelihood",
     "scan_image": "api",
     "scan_paths": "api",
 }
 
 
 def __getattr__(name: str):
-    # Lazy: `import facecheck.prepare` in a worker process must not pay for importing torch.
+    # Lazy: `import facecheck.scan.prepare` in a worker process must not pay for importing torch.
     if name in _HOMES:
         from importlib import import_module
 

@@ -6,14 +6,15 @@ import os
 from typing import Iterable, Iterator
 
 import numpy as np
+
 from .config import Config
 from .errors import ConfigError
-from .io import find_images
-from .prepare import Prepared, name_of, prepare
-from .results import FaceScore, ScanResult
-from .verdict import REAL, UNCERTAIN, VerdictRule, is_grayscale
-from .weights import Model, load_model
-from .workers import torch_threads
+from .model.bundle import Model, load_model
+from .model.verdict import REAL, UNCERTAIN, VerdictRule, is_grayscale
+from .output.results import FaceScore, ScanResult
+from .scan.io import find_images
+from .scan.prepare import Prepared, name_of, prepare
+from .scan.workers import torch_threads
 
 
 def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
@@ -105,7 +106,7 @@ def prepare_files(files: list, specs: dict, config: Config = Config()) -> Iterat
     if config.n_jobs > 1 and len(files) > config.batch_files:
         from joblib import delayed
 
-        from .workers import parallel
+        from .scan.workers import parallel
 
         # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
         # worker processes prepare the files, in order, while this process runs the networks.

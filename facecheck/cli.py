@@ -14,8 +14,8 @@ from rich.console import Console
 
 from . import __version__
 from .config import Config
-from .verdict import DEFAULT_UNCERTAIN
 from .errors import ConfigError, FacecheckError, WeightsError
+from .model.verdict import DEFAULT_UNCERTAIN
 from .terminal import Bar, Command, Group, err, progress
 
 EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -59,7 +59,7 @@ def main(
     import logging
     import warnings
 
-    from .io import use_large_pillow_blocks
+    from .scan.io import use_large_pillow_blocks
 
     # exifread logs every malformed tag; facecheck reports per-file problems itself.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -120,11 +120,11 @@ def scan(
     --c2pa-trust checks its signer against your anchors. Tags are easily stripped or forged, and their
     absence proves nothing: they never change a verdict.
     """
-    from . import report, stream
     from .api import prepare_files, scan_files, verdict_rule
-    from .html_report import HtmlReport
-    from .io import empty_folders, find_images
-    from .weights import bundle_specs, load_model
+    from .model.bundle import bundle_specs, load_model
+    from .output import report, stream
+    from .output.html_report import HtmlReport
+    from .scan.io import empty_folders, find_images
 
     early = None
     try:
@@ -143,7 +143,7 @@ def scan(
         config = Config().with_(min_face=min_face, upsample=upsample, detect_max_side=max_side, n_jobs=jobs, device=device,
                                 false_alarm=false_alarm, uncertain=uncertain, stability=stability, verify=verify)
         if c2pa_trust is not None:
-            from .provenance import load_trust
+            from .scan.provenance import load_trust
 
             config = config.with_(c2pa_trust=load_trust(c2pa_trust))  # ConfigError: unreadable, not PEM certificates
         # The workers start on the files while this process imports torch and loads the bundle (a resumed
@@ -230,7 +230,7 @@ def scan(
 
 def _output_named(exc: OSError, *targets) -> str:
     """The output an OSError hit: its own file name, else the outputs asked for ("-" is stdout)."""
-    from . import report
+    from .output import report
 
     if isinstance(exc, BrokenPipeError):
         return "to stdout (closed)"
@@ -241,7 +241,7 @@ def _output_named(exc: OSError, *targets) -> str:
 
 
 def _cluster():
-    from . import cluster  # Dask is imported only for --dask
+    from .output import cluster  # Dask is imported only for --dask
 
     return cluster
 
@@ -254,7 +254,7 @@ def info(
 ) -> None:
     """Describe the model: its witnesses, what it was fitted on, what the verdicts and p_real mean, its limits."""
     from .describe import describe_bundle, describe_for_analysts
-    from .weights import locate, read_manifest
+    from .model.bundle import locate, read_manifest
 
     try:
         path = locate(model)
@@ -306,7 +306,7 @@ def train(
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
-    from .witnesses import KINDS, witness_class
+    from .model.witnesses import KINDS, witness_class
 
     known = tuple(KINDS)
     if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
@@ -360,7 +360,7 @@ def evaluate(
     scores.csv also has each witness's own log-likelihood (loglik_<name>).
     """
     from . import evaluate as ev
-    from .weights import load_model
+    from .model.bundle import load_model
 
     try:
         fakes = {}
@@ -376,7 +376,7 @@ def evaluate(
                 raise ConfigError(f"--real {folder}: not a folder")
         conditions = ev.conditions_for(matched, perturb)
         if out is not None and plots:
-            from .plots import _pyplot
+            from .output.plots import _pyplot
 
             _pyplot()
         config = Config().with_(n_jobs=jobs, device=device)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .verdict import DEFAULT_UNCERTAIN
-from .weights import is_shipped, witness_entries
+from .model.bundle import is_shipped, witness_entries
+from .model.verdict import DEFAULT_UNCERTAIN
 
 LIMITS = (
     "a low p_real says the face is unlike the real photos the model was fitted on, not that it was generated: "
@@ -59,7 +59,7 @@ def describe_for_analysts(path: Path, manifest: dict) -> str:
 
 
 def _summary_of(kind: str) -> str:
-    from .witnesses import KINDS, witness_class
+    from .model.witnesses import KINDS, witness_class
 
     return (witness_class(kind).summary or kind) if kind in KINDS else f"{kind} (unknown to this facecheck)"
 

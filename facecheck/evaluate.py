@@ -13,12 +13,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .config import Config
 from .errors import ConfigError, FacecheckError
-from .imaging import blur, jpeg, resize
-from .io import find_images, load_image
-from .nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
-from .prepare import prepare
-from .weights import Model
-from .workers import parallel
+from .model.bundle import Model
+from .scan.imaging import blur, jpeg, resize
+from .scan.io import find_images, load_image
+from .scan.nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
+from .scan.prepare import prepare
+from .scan.workers import parallel
 
 SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused score (higher = more likely AI-generated)"
 MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
@@ -261,7 +261,7 @@ def write_report(out_dir: str | os.PathLike, metrics: dict, rows: list[dict], *,
         w.writeheader()
         w.writerows(rows)
     if plots:
-        from .plots import plot_histograms, plot_roc
+        from .output.plots import plot_histograms, plot_roc
 
         written += plot_roc(rows, out) + plot_histograms(rows, threshold, out)
     return written

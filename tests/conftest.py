@@ -74,10 +74,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 def _tiny_appearance(seed: int = 0):
     """(witness, features of 120 variants of the astronaut's face) for a small FaceNet seeded by `seed`."""
-    from facecheck.detect import detect_faces
-    from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
-    from facecheck.io import load_image
-    from facecheck.witnesses.appearance import AppearanceWitness
+    from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
+    from facecheck.scan.detect import detect_faces
+    from facecheck.scan.io import load_image
 
     torch.manual_seed(seed)
     witness = AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), embed_dim=16),
@@ -93,8 +92,8 @@ def build_tiny_bundle(out: Path, seeds: tuple[int, ...] = (0,)) -> Path:
     One appearance witness per seed (named "appearance", then "appearance_<seed>"): mixtures fitted on
     80 variants of the astronaut's face, fusion statistics and threshold on the other 40.
     """
-    from facecheck.likelihood import FaceScorer, FusedScorer
-    from facecheck.weights import save_bundle
+    from facecheck.model.bundle import save_bundle
+    from facecheck.model.likelihood import FaceScorer, FusedScorer
 
     witnesses, fit, held_out = [], {}, {}
     for seed in seeds:
@@ -111,8 +110,8 @@ def build_legacy_bundle(out: Path) -> Path:
     """The tiny bundle as facecheck 0.2.0 wrote it ("facecheck-bundle/1": extractor.pt, scorer.npz)."""
     import json
 
-    from facecheck.likelihood import FaceScorer
-    from facecheck.weights import sha256_file
+    from facecheck.model.bundle import sha256_file
+    from facecheck.model.likelihood import FaceScorer
 
     witness, features = _tiny_appearance(0)
     scorer = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80]).calibrate(features[80:], 0.05)
@@ -145,7 +144,7 @@ def legacy_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
     """The tiny bundle, loaded."""
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     return load_model(tiny_model_dir)
 

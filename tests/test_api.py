@@ -14,12 +14,12 @@ from PIL import Image
 import facecheck
 from facecheck.api import ScanResult, scan_image, scan_paths, verdict_rule
 from facecheck.config import Config
-from facecheck.inputs import crop_face
-from facecheck.detect import detect_faces
-from facecheck.io import load_image
-from facecheck.metadata import Metadata
-from facecheck.verdict import AI_GENERATED, REAL
-from facecheck.weights import ENV_VAR
+from facecheck.model.bundle import ENV_VAR
+from facecheck.model.verdict import AI_GENERATED, REAL
+from facecheck.scan.detect import detect_faces
+from facecheck.scan.inputs import crop_face
+from facecheck.scan.io import load_image
+from facecheck.scan.metadata import Metadata
 
 
 def test_public_api():
@@ -61,7 +61,7 @@ def test_scan_image_composes_the_stages(astronaut_path, tiny_model):
 
 
 def test_scan_with_two_witnesses_fuses_their_standardised_log_likelihoods(astronaut_path, fused_model_dir):
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     model = load_model(fused_model_dir)
     assert [w.name for w in model.witnesses] == ["appearance", "appearance_1"]
@@ -112,12 +112,12 @@ def test_metadata_is_read_for_paths_and_never_touches_the_verdict(astronaut_path
 
 
 def test_a_metadata_failure_never_becomes_an_error_row(astronaut_path, tiny_model, monkeypatch):
-    import facecheck.prepare
+    import facecheck.scan.prepare
 
     def boom(path):
         raise MemoryError("hostile metadata")
 
-    monkeypatch.setattr(facecheck.prepare, "read_metadata", boom)
+    monkeypatch.setattr(facecheck.scan.prepare, "read_metadata", boom)
     result = scan_image(astronaut_path, tiny_model)
     assert result.status == "faces" and result.error is None and result.metadata is None
     assert result.faces == scan_image(load_image(astronaut_path), tiny_model).faces
@@ -193,8 +193,8 @@ def test_scanning_never_modifies_the_files(mixed_folder, tiny_model):
 
 def test_a_face_without_colour_is_never_called_real(astronaut_path, tiny_model):
     from facecheck.api import scan_image
-    from facecheck.io import load_image
-    from facecheck.verdict import is_grayscale
+    from facecheck.model.verdict import is_grayscale
+    from facecheck.scan.io import load_image
 
     image = load_image(astronaut_path)
     gray = np.repeat((image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None], 3, axis=2)
@@ -209,8 +209,8 @@ def test_a_face_without_colour_is_never_called_real(astronaut_path, tiny_model):
 def test_workers_started_before_the_bundle_loads_give_the_same_results(mixed_folder, tiny_model, tiny_model_dir):
     """What the CLI does: the workers start on the files from the manifest's specs alone, the bundle loads after."""
     from facecheck.api import prepare_files, scan_files
-    from facecheck.io import find_images
-    from facecheck.weights import bundle_specs
+    from facecheck.model.bundle import bundle_specs
+    from facecheck.scan.io import find_images
 
     files = find_images([mixed_folder])
     config = Config(batch_files=2)  # more files than one batch: worker processes
@@ -223,6 +223,6 @@ def test_workers_started_before_the_bundle_loads_give_the_same_results(mixed_fol
 
 
 def test_bundle_specs_of_a_folder_without_a_bundle_is_none(tmp_path):
-    from facecheck.weights import bundle_specs
+    from facecheck.model.bundle import bundle_specs
 
     assert bundle_specs(tmp_path) is None

@@ -14,9 +14,10 @@ from conftest import _png_header, make_broken_files, write_image
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from facecheck import __version__, weights
+from facecheck import __version__
 from facecheck.cli import app
-from facecheck.report import COLUMNS, JSON_KEYS
+from facecheck.model import bundle as weights
+from facecheck.output.report import COLUMNS, JSON_KEYS
 
 runner = CliRunner()
 
@@ -593,7 +594,7 @@ def test_error_rows_have_no_metadata_word_when_nothing_was_read(tmp_path, tiny_m
 @pytest.mark.parametrize("errno_, reason", [(28, "No space left on device"), (30, "Read-only file system")])
 def test_a_full_disk_is_a_one_line_error_with_its_own_code_and_keeps_the_rows(
         tmp_path, astronaut_path, tiny_model_dir, monkeypatch, errno_, reason):
-    from facecheck import report
+    from facecheck.output import report
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -14,7 +14,7 @@ from test_cli import invoke, no_env_model, parse_csv  # noqa: F401 (no_env_model
 from test_stream import assert_same_rows
 
 from facecheck.config import Config
-from facecheck.resume import read_rows
+from facecheck.output.resume import read_rows
 
 distributed = pytest.importorskip("distributed")
 
@@ -113,8 +113,8 @@ def test_a_file_that_kills_its_worker_becomes_an_error_row(tmp_path, two_faces_p
     import cloudpickle
     import dask
 
-    from facecheck import cluster
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
+    from facecheck.output import cluster
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this test module
     files = [write_image(tmp_path / f"img_{i:02d}.png", size=(48, 40)) for i in range(20)]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecheck.detect import Face, _hog, detect_faces, predict_landmarks, verify_face
-from facecheck.io import load_image
+from facecheck.scan.detect import Face, _hog, detect_faces, predict_landmarks, verify_face
+from facecheck.scan.io import load_image
 
 # Centre of the astronaut's face in examples/astronaut.jpg (512 x 512); the mission patch is lower.
 FACE_CENTRE = (121, 220)  # (y, x)

@@ -12,8 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from facecheck import evaluate as ev
 from facecheck.config import Config
 from facecheck.errors import ConfigError
-from facecheck.imaging import jpeg
-from facecheck.nuisance import STAT_NAMES
+from facecheck.scan.imaging import jpeg
+from facecheck.scan.nuisance import STAT_NAMES
 
 
 def test_metrics_match_scikit_learn_on_hand_made_scores():
@@ -126,7 +126,7 @@ def test_evaluate_cli_writes_report(tmp_path, tiny_model_dir, astronaut_path):
 def test_scores_carry_each_witness_and_the_fused_score(tmp_path, fused_model_dir, astronaut_path):
     import csv
 
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     model = load_model(fused_model_dir)
     real, fake = tmp_path / "real", tmp_path / "fake"

@@ -1,4 +1,4 @@
-"""Tests for facecheck.exif: reading and sanitising the four exposure tags."""
+"""Tests for facecheck.scan.exif: reading and sanitising the four exposure tags."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from facecheck.errors import ImageReadError
-from facecheck.exif import (
+from facecheck.scan.exif import (
     PLAUSIBLE_RANGES,
     TAG_NAMES,
     ExposureTags,

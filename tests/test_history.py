@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facecheck.imaging import jpeg, resize
+from facecheck.scan.imaging import jpeg, resize
 from facecheck.train.history import History, random_history
 
 

@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
-from facecheck import io as fio
 from facecheck.api import scan_image, scan_paths
 from facecheck.cli import app
 from facecheck.config import Config
 from facecheck.errors import ImageReadError
-from facecheck.exif import PLAUSIBLE_RANGES, read_exposure_tags
-from facecheck.io import load_image
-from facecheck.metadata import SUMMARIES, read_metadata
-from facecheck.report import COLUMNS, format_csv
+from facecheck.output.report import COLUMNS, format_csv
+from facecheck.scan import io as fio
+from facecheck.scan.exif import PLAUSIBLE_RANGES, read_exposure_tags
+from facecheck.scan.io import load_image
+from facecheck.scan.metadata import SUMMARIES, read_metadata
 
 N_CASES = 255  # 15 of each category slot; the nightly run makes 10,000+
 HYPOTHESIS = settings(max_examples=200, deadline=None, derandomize=True, database=None,

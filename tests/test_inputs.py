@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecheck.inputs import crop_box, crop_face
+from facecheck.scan.inputs import crop_box, crop_face
 
 
 def test_crop_box_enlarges_around_the_centre():

@@ -12,9 +12,9 @@ import pytest
 from conftest import _png_header, make_broken_files, write_image
 from PIL import Image
 
-from facecheck import io as fio
 from facecheck.errors import ConfigError, ImageReadError
-from facecheck.io import find_images, load_image
+from facecheck.scan import io as fio
+from facecheck.scan.io import find_images, load_image
 
 
 def _touch_images(folder: Path, names: list[str]) -> list[Path]:

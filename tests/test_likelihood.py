@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facecheck.errors import NotFittedError, WeightsError
-from facecheck.likelihood import FaceScorer, FusedScorer
+from facecheck.model.likelihood import FaceScorer, FusedScorer
 
 
 def _real_faces(n, seed, d=6) -> np.ndarray:
@@ -158,7 +158,7 @@ def test_loading_a_scorer_does_not_import_scikit_learn(tmp_path):
     s = FaceScorer(2, n_dims=4).fit(np.random.default_rng(0).normal(size=(100, 6))).calibrate(
         np.random.default_rng(1).normal(size=(50, 6)))
     s.save(tmp_path / "s.npz")
-    code = ("import sys, numpy as np; from facecheck.likelihood import FaceScorer; "
+    code = ("import sys, numpy as np; from facecheck.model.likelihood import FaceScorer; "
             f"FaceScorer.load({str(tmp_path / 's.npz')!r}).score_samples(np.zeros((1, 6))); "
             "print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

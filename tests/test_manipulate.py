@@ -249,7 +249,7 @@ def _predictor_path() -> Path | None:
 @pytest.mark.skipif(_predictor_path() is None, reason="dlib 68-point predictor not installed")
 def test_real_face_with_dlib_landmarks() -> None:
     dlib = pytest.importorskip("dlib")
-    from facecheck.io import load_image
+    from facecheck.scan.io import load_image
 
     image = load_image(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
     box = dlib.get_frontal_face_detector()(image, 1)[0]

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 from PIL.TiffImagePlugin import IFDRational
 
-from facecheck import metadata
-from facecheck.metadata import HEAD_BYTES, SUMMARIES, Metadata, read_metadata
+from facecheck.scan import metadata
+from facecheck.scan.metadata import HEAD_BYTES, SUMMARIES, Metadata, read_metadata
 
 AI_URI = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 COMPOSITE_AI_URI = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"

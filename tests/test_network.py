@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from facecheck.errors import ConfigError, NotFittedError, WeightsError
-from facecheck.witnesses.appearance import N_EXIF_TAGS, FaceNet, FeatureExtractor
-from facecheck.witnesses.networks import resolve_device
+from facecheck.model.witnesses.appearance import N_EXIF_TAGS, FaceNet, FeatureExtractor
+from facecheck.model.witnesses.networks import resolve_device
 
 SMALL = {"widths": (8, 16, 16, 32), "blocks": (1, 1, 1, 1), "embed_dim": 16}
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from facecheck.evaluate import auc, controlled_aucs
-from facecheck.nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
+from facecheck.scan.nuisance import STAT_NAMES, controlled_scores, image_stats, jpeg_quantiser
 
 
 def test_stats_follow_size_sharpness_and_jpeg(tmp_path):

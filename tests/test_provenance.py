@@ -19,10 +19,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hostile import REMOTE_URL, network_canary
 from PIL import Image
 
-from facecheck import metadata
 from facecheck.errors import ConfigError
-from facecheck.metadata import SUMMARIES, read_metadata
-from facecheck.provenance import load_trust, read_c2pa
+from facecheck.scan import metadata
+from facecheck.scan.metadata import SUMMARIES, read_metadata
+from facecheck.scan.provenance import load_trust, read_c2pa
 
 PROVENANCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "provenance"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -243,7 +243,7 @@ def test_a_remote_manifest_is_never_fetched(signing, tmp_path, monkeypatch):
 def test_no_host_is_allowed_even_if_fetching_were_on(signing, tmp_path, monkeypatch):
     """The second lock: with remote fetching switched on, the SDK still may reach no host (the settings keys are
     spelled right: the SDK ignores unknown ones)."""
-    from facecheck import provenance
+    from facecheck.scan import provenance
 
     path = sign(signing[0], tmp_path / "remote.jpg", remote=REMOTE_URL)
     monkeypatch.setitem(provenance._OFFLINE, "verify", {"remote_manifest_fetch": True})
@@ -414,7 +414,7 @@ def test_scan_c2pa_trust_reaches_the_metadata(signing, tmp_path, tiny_model_dir)
 
 def test_the_html_card_says_it_in_words(signing, tmp_path):
     from facecheck.api import ScanResult
-    from facecheck.html_report import _metadata_html
+    from facecheck.output.html_report import _metadata_html
 
     meta = read_metadata(_flip_pixels(sign(signing[0], tmp_path / "cam.jpg", source="digitalCapture")))
     card = _metadata_html(ScanResult(str(tmp_path / "cam.jpg"), metadata=meta))

@@ -12,8 +12,17 @@ import pytest
 from rich.console import Console
 
 from facecheck.api import FaceScore, ScanResult
-from facecheck.metadata import Metadata
-from facecheck.report import COLUMNS, JSON_KEYS, CsvWriter, JsonWriter, atomic_output, format_csv, render_table, rows
+from facecheck.output.report import (
+    COLUMNS,
+    JSON_KEYS,
+    CsvWriter,
+    JsonWriter,
+    atomic_output,
+    format_csv,
+    render_table,
+    rows,
+)
+from facecheck.scan.metadata import Metadata
 
 THRESHOLD = -16.477768797106265
 CAMERA = Metadata("camera", {"basis": "EXIF Canon EOS R5 with iso", "camera": {"make": "Canon", "iso": 400.0}})

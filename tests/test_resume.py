@@ -17,9 +17,9 @@ from conftest import write_image
 from test_cli import invoke, no_env_model  # noqa: F401 (no_env_model: autouse)
 from test_stream import assert_same_rows
 
-from facecheck import weights
-from facecheck.resume import read_rows
-from facecheck.stream import HEADER_KEY
+from facecheck.model import bundle as weights
+from facecheck.output.resume import read_rows
+from facecheck.output.stream import HEADER_KEY
 
 SCRIPT = "import sys; from facecheck.cli import run; sys.argv = ['facecheck', *sys.argv[1:]]; run()"
 

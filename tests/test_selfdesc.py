@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from facecheck.errors import ConfigError, WeightsError
-from facecheck.witnesses import load_witness
-from facecheck.witnesses.base import PatchSpec
-from facecheck.witnesses.selfdesc import SelfDescWitness, _fit
+from facecheck.model.witnesses import load_witness
+from facecheck.model.witnesses.base import PatchSpec
+from facecheck.model.witnesses.selfdesc import SelfDescWitness, _fit
 
 
 def _noise(n: int = 3, seed: int = 0) -> np.ndarray:

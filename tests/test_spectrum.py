@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from facecheck.errors import ConfigError, WeightsError
-from facecheck.witnesses import load_witness
-from facecheck.witnesses.base import PatchSpec
-from facecheck.witnesses.spectrum import SpectrumWitness
+from facecheck.model.witnesses import load_witness
+from facecheck.model.witnesses.base import PatchSpec
+from facecheck.model.witnesses.spectrum import SpectrumWitness
 
 
 def _noise(n: int = 4, seed: int = 0) -> np.ndarray:

@@ -9,10 +9,9 @@ import os
 import pytest
 from test_report import ERROR, FACE, NO_FACE
 
-from facecheck.report import JSON_KEYS, JsonWriter
-from facecheck.resume import read_rows
-from facecheck.resume import is_row
-from facecheck.stream import HEADER_KEY, JSONL_KEYS, JsonlWriter
+from facecheck.output.report import JSON_KEYS, JsonWriter
+from facecheck.output.resume import is_row, read_rows
+from facecheck.output.stream import HEADER_KEY, JSONL_KEYS, JsonlWriter
 
 
 def _jsonl(results, first_line=None) -> str:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from facecheck.errors import ConfigError, WeightsError
+from facecheck.model.witnesses.base import PatchSpec
+from facecheck.model.witnesses.trace import SRMFilter, TraceNet, TraceWitness
 from facecheck.train.trace_loop import TraceSettings, TraceTrainer, make_batch, make_pair
-from facecheck.witnesses.base import PatchSpec
-from facecheck.witnesses.trace import SRMFilter, TraceNet, TraceWitness
 
 
 def _image(h: int = 160, w: int = 200, seed: int = 0) -> np.ndarray:

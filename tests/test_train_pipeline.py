@@ -17,12 +17,12 @@ import torch
 from PIL import Image
 
 from facecheck.errors import ConfigError, TrainingDataError
+from facecheck.model.witnesses import CropSpec, PatchSpec
 from facecheck.train import data as train_data
 from facecheck.train.calibrate import fit_fused, fit_scorer
 from facecheck.train.data import SPLITS, _cut, build_pool, split_of, witness_inputs
 from facecheck.train.loop import CHECKPOINT, TrainSettings
 from facecheck.train.pipeline import TrainingRun, train
-from facecheck.witnesses import CropSpec, PatchSpec
 
 TINY = dict(input_size=32, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16, batch_size=16, warmup_steps=2)
 
@@ -128,8 +128,7 @@ def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path
 
 def _wide_witness(run: TrainingRun):
     """A witness builder: an untrained appearance witness on the whole box (scale 1.0, cut from the photos)."""
-    from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
-    from facecheck.witnesses.appearance import AppearanceWitness
+    from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
 
     assert run.files("train") and all(p.is_file() for p in run.files("select"))
     assert len(run.faces) == run.faces.is_face.sum() > 0 and run.settings.input_size == TINY["input_size"]
@@ -140,7 +139,7 @@ def _wide_witness(run: TrainingRun):
 
 def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
     from facecheck import scan_image
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
 
     before = {p: p.read_bytes() for p in photo_folder.iterdir()}
     out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=2, **TINY),
@@ -281,8 +280,8 @@ def test_sigint_at_a_checkpoint_exits_130_and_resume_gives_the_same_model(photo_
 def test_hostile_files_among_the_photos_are_skipped_and_counted(photo_folder, tmp_path):
     from hostile import make_corpus, unlock
 
-    from facecheck.io import load_image
-    from facecheck.weights import load_model
+    from facecheck.model.bundle import load_model
+    from facecheck.scan.io import load_image
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -370,8 +369,8 @@ def test_witness_inputs_with_histories_keep_the_originals_first(photo_folder, tm
 
 
 def test_train_without_the_appearance_witness(photo_folder, tmp_path, tiny_model_dir):
-    from facecheck.weights import load_model
-    from facecheck.witnesses.spectrum import SpectrumWitness
+    from facecheck.model.bundle import load_model
+    from facecheck.model.witnesses.spectrum import SpectrumWitness
 
     with pytest.raises(ConfigError, match="no witness"):
         train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
@@ -390,9 +389,9 @@ def test_train_without_the_appearance_witness(photo_folder, tmp_path, tiny_model
 def test_train_fixed_witnesses_with_stouffer_fusion_and_a_two_sided_witness(photo_folder, tmp_path):
     """The shipped recipe's fusion: a bundle with the co-occurrence witness two-sided, fused by Stouffer's rule,
     loads back and scores its own held-out faces as it stored them."""
-    from facecheck.weights import load_model
-    from facecheck.witnesses.cooc import CoocWitness
-    from facecheck.witnesses.spectrum import SpectrumWitness
+    from facecheck.model.bundle import load_model
+    from facecheck.model.witnesses.cooc import CoocWitness
+    from facecheck.model.witnesses.spectrum import SpectrumWitness
 
     out = train([photo_folder], tmp_path / "b", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
                 n_jobs=1, appearance=False, histories=1, fusion="stouffer", two_sided=["cooc", "absent"],

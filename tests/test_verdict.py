@@ -7,8 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facecheck.verdict import (AI_GENERATED, DEFAULT_UNCERTAIN, ERROR, NO_FACE, REAL, UNCERTAIN, VERDICTS, RealScores,
-                               VerdictRule, threshold_at)
+from facecheck.model.verdict import (
+    AI_GENERATED,
+    DEFAULT_UNCERTAIN,
+    ERROR,
+    NO_FACE,
+    REAL,
+    UNCERTAIN,
+    VERDICTS,
+    RealScores,
+    VerdictRule,
+    threshold_at,
+)
 
 
 def test_verdict_names():

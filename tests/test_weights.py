@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from facecheck import weights
 from facecheck.errors import ConfigError, WeightsError
-from facecheck.likelihood import FaceScorer, FusedScorer
-from facecheck.weights import (
+from facecheck.model import bundle as weights
+from facecheck.model.bundle import (
     ENV_VAR,
     EXTRACTOR_FILE,
     LEGACY_FORMAT,
@@ -29,7 +28,8 @@ from facecheck.weights import (
     save_bundle,
     sha256_file,
 )
-from facecheck.witnesses import CropSpec, load_witness
+from facecheck.model.likelihood import FaceScorer, FusedScorer
+from facecheck.model.witnesses import CropSpec, load_witness
 
 # The tiny bundle's files: one appearance witness.
 WEIGHTS_FILE, MIXTURE_FILE = "appearance.pt", "appearance.npz"
@@ -466,9 +466,9 @@ def test_an_unknown_witness_kind_is_refused(bundle, tmp_path):
 
 def test_a_legacy_bundle_loads_as_one_appearance_witness(legacy_model_dir, astronaut_path):
     from facecheck import scan_image
-    from facecheck.inputs import crop_face
-    from facecheck.detect import detect_faces
-    from facecheck.io import load_image
+    from facecheck.scan.detect import detect_faces
+    from facecheck.scan.inputs import crop_face
+    from facecheck.scan.io import load_image
 
     manifest = read_manifest(legacy_model_dir)
     assert manifest["format"] == LEGACY_FORMAT == "facecheck-bundle/1"
@@ -544,7 +544,7 @@ def test_locate_finds_the_shipped_model(tiny_model_dir, monkeypatch, no_env):
 def test_shipped_dir_in_a_checkout_and_in_an_installed_wheel(tmp_path, monkeypatch):
     package = tmp_path / "site-packages" / "facecheck"
     package.mkdir(parents=True)
-    monkeypatch.setattr(weights, "__file__", str(package / "weights.py"))
+    monkeypatch.setattr(weights, "__file__", str(package / "model" / "bundle.py"))
     assert weights.shipped_dir() == tmp_path / "site-packages" / "weights"  # checkout: repo/weights
     (package / "shipped_model").mkdir()  # a wheel installs weights/ as facecheck/shipped_model/
     assert weights.shipped_dir() == package / "shipped_model"

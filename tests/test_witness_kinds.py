@@ -6,21 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from facecheck.witnesses import KINDS, load_witness, witness_class
-from facecheck.witnesses.base import FixedWitness, PatchSpec
+from facecheck.model.witnesses import KINDS, load_witness, witness_class
+from facecheck.model.witnesses.base import FixedWitness, PatchSpec
 
 
 def _build(kind: str):
     """A small witness of `kind`: learned ones with tiny seeded networks, fixed ones with small patches."""
     torch.manual_seed(0)
     if kind == "appearance":
-        from facecheck.witnesses.appearance import FaceNet, FeatureExtractor
-        from facecheck.witnesses.appearance import AppearanceWitness
+        from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
 
         return AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=8),
                                                   input_size=32))
     if kind == "trace":
-        from facecheck.witnesses.trace import TraceNet, TraceWitness
+        from facecheck.model.witnesses.trace import TraceNet, TraceWitness
 
         return TraceWitness(TraceNet(widths=(4, 8), embed_dim=8), spec=PatchSpec(size=32, grid=2))
     cls = witness_class(kind)

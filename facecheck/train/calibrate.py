@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrainingDataError
-from ..likelihood import FaceScorer, FusedScorer
+from ..model.likelihood import FaceScorer, FusedScorer
 
 COMPONENTS = (1, 2, 4, 8, 12, 16)
 COVARIANCES = ("full", "diag")

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
-from ..inputs import CROP_SCALE, CropSpec, InputSpec, crop_box, crop_face
-from ..detect import detect_faces, predict_landmarks
 from ..errors import FacecheckError
-from ..exif import TAG_NAMES, read_exposure_tags
-from ..io import find_images, load_image
-from ..workers import parallel
+from ..scan.detect import detect_faces, predict_landmarks
+from ..scan.exif import TAG_NAMES, read_exposure_tags
+from ..scan.inputs import CROP_SCALE, CropSpec, InputSpec, crop_box, crop_face
+from ..scan.io import find_images, load_image
+from ..scan.workers import parallel
 
 # 2: faces found with the padded retry and confirmed by the CNN check (detect.py, facecheck 0.4.0);
 # 3: the retry pads the downscaled copy and drops detections mostly in the border.
@@ -269,7 +269,7 @@ def _cut(path: str, boxes: list[tuple[int, int, int, int]], spec: InputSpec, his
 
     Returns (histories + 1, len(boxes), *spec.shape).
     """
-    from ..imaging import follow_box
+    from ..scan.imaging import follow_box
 
     image = load_image(path)
     out = [np.stack([spec.cut(image, box) for box in boxes])]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..imaging import RESAMPLERS, blur, jpeg, resize
+from ..scan.imaging import RESAMPLERS, blur, jpeg, resize
+
 
 @dataclass(frozen=True)
 class History:

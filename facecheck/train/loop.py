@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import TrainingDataError, WeightsError
-from ..exif import TAG_NAMES
-from ..witnesses.appearance import FaceNet, FeatureExtractor
-from ..witnesses.networks import resolve_device
+from ..model.witnesses.appearance import FaceNet, FeatureExtractor
+from ..model.witnesses.networks import resolve_device
+from ..scan.exif import TAG_NAMES
 from .data import Pool
 from .exif_ranking import manipulation_loss, pairwise_accuracy, ranking_loss_per_tag
 from .manipulate import MANIPULATIONS, manipulate, random_sample

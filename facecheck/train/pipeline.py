@@ -17,10 +17,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError, TrainingDataError
-from ..weights import load_model, save_bundle
-from ..inputs import CROP_SCALE, InputSpec
-from ..witnesses import Witness
-from ..witnesses.appearance import AppearanceWitness
+from ..model.bundle import load_model, save_bundle
+from ..model.witnesses import Witness
+from ..model.witnesses.appearance import AppearanceWitness
+from ..scan.inputs import CROP_SCALE, InputSpec
 from .calibrate import fit_fused
 from .data import Pool, build_pool, witness_inputs
 from .loop import CHECKPOINT, Trainer, TrainSettings

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import TrainingDataError
-from ..witnesses.base import PatchSpec
-from ..witnesses.networks import resolve_device, to_tensor
-from ..witnesses.trace import TraceNet, TraceWitness
+from ..model.witnesses.base import PatchSpec
+from ..model.witnesses.networks import resolve_device, to_tensor
+from ..model.witnesses.trace import TraceNet, TraceWitness
 from .history import random_history
 from .loop import _lr_at
 from .rerender import matched_smooth, random_decoder, rerender
@@ -187,13 +187,18 @@ class TraceTrainer:
         return float(((logits.cpu().numpy() > 0) == (labels > 0.5)).mean())
 
 
-def trace_builder(settings: TraceSettings):
-    """A pipeline witness builder (see `pipeline.TrainingRun`): train the trace witness on the run's photos.
+def trace_builder(settings: TraceSettings | None = None, *, trace_steps: int = 2500, seed: int = 0, device: str = "cpu",
+                  checkpoint_minutes: float = 5.0, **_):
+    """A pipeline witness builder (see `pipeline.TrainingRun`): train the trace witness on the run's photos,
+    with `settings` or the train command's options (`TraceWitness.trainer`).
 
     It learns from every photo of the "train" split (faces and scenes: the traces are not face-specific),
     validates on "select", checkpoints to the run's work folder and resumes with the run.
     """
-    from ..io import load_image
+    from ..scan.io import load_image
+
+    if settings is None:
+        settings = TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes)
 
     def build(run):
         trainer = TraceTrainer(settings, run.work, log=run.log)

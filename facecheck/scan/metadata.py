@@ -22,9 +22,9 @@ import defusedxml.ElementTree as SafeET
 import exifread
 from defusedxml import DefusedXmlException
 
-from .errors import ImageReadError
-from .exif import exposure_from_tags
+from ..errors import ImageReadError
 from .containers import TEXT_MAX_BYTES, XMP_MAX_BYTES, XMP_OPEN, Found, collect
+from .exif import exposure_from_tags
 from .io import open_regular
 from .provenance import not_validated, phrase, read_c2pa, remote_reference
 

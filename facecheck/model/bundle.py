@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import ConfigError, WeightsError
+from .. import __version__
+from ..errors import ConfigError, WeightsError
+from ..scan.inputs import InputSpec, spec_from_dict
+from ..scan.workers import torch_threads
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
-from .inputs import InputSpec, spec_from_dict
 from .witnesses import Witness, check_name, load_witness
-from .workers import torch_threads
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
 # facecheck 0.2.0's bundles: one extractor.pt and scorer.npz, read as a bundle of one appearance witness.
@@ -45,7 +45,7 @@ def shipped_dir() -> Path:
     A wheel installs that folder as facecheck/shipped_model/ (see pyproject.toml); a checkout or an
     editable install keeps it at the top of the repository.
     """
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the facecheck package
     installed = here / "shipped_model"
     return installed if installed.is_dir() else here.parent / "weights"
 

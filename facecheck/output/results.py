@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .metadata import Metadata
-from .stability import spread
-from .verdict import ERROR, NO_FACE
+from ..model.verdict import ERROR, NO_FACE
+from ..scan.metadata import Metadata
+from ..scan.stability import spread
 
 
 @dataclass(frozen=True)

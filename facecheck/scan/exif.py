@@ -12,7 +12,7 @@ import exifread
 import numpy as np
 
 from facecheck.errors import ImageReadError
-from facecheck.io import open_regular
+from facecheck.scan.io import open_regular
 
 TAG_NAMES = ("iso", "fnumber", "exposure_s", "focal_mm")
 

@@ -10,7 +10,7 @@ import re
 from importlib import import_module
 from pathlib import Path
 
-from ..errors import WeightsError
+from ...errors import WeightsError
 from .base import CropSpec, PatchSpec, Witness, spec_from_dict
 
 __all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "load_witness", "spec_from_dict", "witness_class"]

@@ -14,8 +14,8 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from .config import IMAGE_EXTENSIONS
-from .errors import ConfigError, ImageReadError
+from ..config import IMAGE_EXTENSIONS
+from ..errors import ConfigError, ImageReadError
 
 _GLOB_CHARS = set("*?[")
 # ISO-BMFF image brands (the `ftyp` box): AVIF is decoded by Pillow itself (11.2+), HEIC/HEIF by pillow-heif.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 HEADER_KEY = "facecheck_jsonl"  # the key that marks the header line of facecheck JSON Lines
 _HEADER_START = b'{"' + HEADER_KEY.encode() + b'"'

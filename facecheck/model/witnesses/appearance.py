@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
-from ..inputs import CROP_SCALE, CropSpec, spec_from_dict
+from ...errors import ConfigError, WeightsError
+from ...scan.inputs import CROP_SCALE, CropSpec, spec_from_dict
 from .base import Witness
 from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 

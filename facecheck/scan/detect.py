@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import WeightsError
+from ..errors import WeightsError
 
 # Below this longest side the detector gets one upsampling pass, so faces of ~40 px are found.
 _SMALL_IMAGE_SIDE = 800

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .config import Config
+from ..config import Config
+from ..errors import FacecheckError
 from .detect import Face, detect_faces
-from .errors import FacecheckError
+from .inputs import InputSpec
 from .io import load_image
 from .metadata import STRIPPED, Metadata, read_metadata
 from .stability import perturbed_inputs
-from .inputs import InputSpec
 
 
 @dataclass(frozen=True)

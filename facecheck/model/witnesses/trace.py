@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
+from ...errors import ConfigError, WeightsError
 from .base import PatchSpec, Witness, spec_from_dict
 from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
@@ -113,13 +113,8 @@ class TraceWitness(Witness):
     def config(self) -> dict:
         return {"kind": self.kind, "spec": self.spec.to_dict(), "network": self.network.config()}
 
-    @classmethod
-    def training_builder(cls, *, trace_steps: int = 2500, seed: int = 0, device: str = "cpu",
-                         checkpoint_minutes: float = 5.0, **_):
-        """Train on real patches against their re-rendered copies (train.trace_loop), `trace_steps` steps."""
-        from ..train.trace_loop import TraceSettings, trace_builder
-
-        return trace_builder(TraceSettings(steps=trace_steps, seed=seed, device=device, checkpoint_minutes=checkpoint_minutes))
+    # Trained on real patches against their re-rendered copies, `trace_steps` steps.
+    trainer = "facecheck.train.trace_loop:trace_builder"
 
     def save(self, path: str | Path) -> None:
         save_state(self.network, path)

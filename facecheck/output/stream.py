@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
-from . import __version__
+from .. import __version__
+from ..config import Config
+from ..errors import ConfigError
+from ..model.bundle import Model, bundle_sha256
+from .report import JSON_KEYS, json_rows
 from .results import ScanResult
 from .resume import HEADER_KEY, apply_resume, file_state, plan_resume
-from .config import Config
-from .errors import ConfigError
-from .report import JSON_KEYS, json_rows
-from .weights import Model, bundle_sha256
 
 FORMAT = "facecheck-jsonl/1"
 # After the JSON keys, what resume needs: the file's size and mtime when its rows were written, and how

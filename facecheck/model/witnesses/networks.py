@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, NotFittedError, WeightsError
+from ...errors import ConfigError, NotFittedError, WeightsError
 
 
 def resolve_device(device: str) -> torch.device:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .base import FixedWitness, PatchSpec
 
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4

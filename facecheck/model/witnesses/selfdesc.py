@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .base import FixedWitness, PatchSpec
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)

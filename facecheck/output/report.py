@@ -13,8 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from .config import IMAGE_EXTENSIONS
-from .errors import ConfigError
+from ..config import IMAGE_EXTENSIONS
+from ..errors import ConfigError
 from .results import ScanResult
 
 COLUMNS = (
@@ -145,8 +145,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[str]]:
     path = Path(path)
     # Not mkstemp: its 0600 mode would become the output's; os.open applies the umask.
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        # Inside the try: a signal landing just after the file is created still removes it.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         # surrogateescape: a file name that is not valid UTF-8 is written back as its own bytes.
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
             yield stream

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, WeightsError
-from ..inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
+from ...errors import ConfigError, WeightsError
+from ...scan.inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
 
 __all__ = ["CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms", "spec_from_dict"]
 
@@ -60,11 +60,21 @@ class Witness:
         """Rebuild from `config` and weights at `path` (weights_only=True)."""
         raise NotImplementedError
 
+    # "module:function" that makes its training builder, imported only when `facecheck train` asks for it
+    # (so that the model never imports training code); None: nothing to train.
+    trainer: str | None = None
+
     @classmethod
     def training_builder(cls, **options):
         """What `facecheck train` calls to make this witness: a callable of the run (train.pipeline.TrainingRun)
-        returning the trained witness. `options`: the train command's (trace_steps, seed, device, ...)."""
-        raise NotImplementedError(f"witness kind {cls.kind!r} has no training builder")
+        returning the trained witness, from `trainer` called with the train command's `options`
+        (trace_steps, seed, device, checkpoint_minutes)."""
+        if cls.trainer is None:
+            raise NotImplementedError(f"witness kind {cls.kind!r} has no training builder")
+        from importlib import import_module
+
+        module, function = cls.trainer.split(":")
+        return getattr(import_module(module), function)(**options)
 
 
 class FixedWitness(Witness):

@@ -17,7 +17,7 @@ import re
 import c2pa
 from cryptography import x509
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TRUST_MAX_BYTES = 4 * 1024 * 1024  # a trust-anchor PEM file bigger than this is refused
 MAX_ITEMS = 16  # actions, ingredients, codes kept per manifest

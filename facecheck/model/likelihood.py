@@ -10,7 +10,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .errors import NotFittedError, WeightsError
+from ..errors import NotFittedError, WeightsError
 from .verdict import RealScores, threshold_at
 
 _FORMAT = "facecheck-face-scorer/1"

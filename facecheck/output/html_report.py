@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__
-from .results import ScanResult
-from .errors import ConfigError, FacecheckError
-from .io import load_image
+from .. import __version__
+from ..errors import ConfigError, FacecheckError
+from ..model.bundle import Model
+from ..model.verdict import AI_GENERATED, REAL, UNCERTAIN, VERDICTS, VerdictRule
+from ..scan.io import load_image
 from .report import percent, printable
-from .verdict import AI_GENERATED, REAL, UNCERTAIN, VERDICTS, VerdictRule
-from .weights import Model
+from .results import ScanResult
 
 THUMB_SIDE, CROP_SIDE, JPEG_QUALITY = 360, 128, 85
 COLOURS = {REAL: (46, 160, 67), UNCERTAIN: (214, 150, 0), AI_GENERATED: (207, 34, 46)}
@@ -232,7 +232,7 @@ class HtmlReport:
 def _model_name(model: Model) -> str:
     """The bundle as a page shared with others may show it: the shipped model or the folder's name (never
     the local path), and the first digits of the bundle's sha256."""
-    from .weights import bundle_sha256, is_shipped
+    from ..model.bundle import bundle_sha256, is_shipped
 
     return f"{'the shipped model' if is_shipped(model.path) else Path(model.path).name}, sha256 {bundle_sha256(model)[:12]}"
 
