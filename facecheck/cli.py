@@ -241,7 +241,7 @@ def _output_named(exc: OSError, *targets) -> str:
 
 
 def _cluster():
-    from .output import cluster  # Dask is imported only for --dask
+    from . import cluster  # Dask is imported only for --dask
 
     return cluster
 

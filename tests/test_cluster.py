@@ -113,8 +113,8 @@ def test_a_file_that_kills_its_worker_becomes_an_error_row(tmp_path, two_faces_p
     import cloudpickle
     import dask
 
+    from facecheck import cluster
     from facecheck.model.bundle import load_model
-    from facecheck.output import cluster
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import this test module
     files = [write_image(tmp_path / f"img_{i:02d}.png", size=(48, 40)) for i in range(20)]

@@ -15,12 +15,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from ..api import score_batch, verdict_rule
-from ..config import Config
-from ..errors import ConfigError, FacecheckError, WeightsError
-from ..model.bundle import Model, bundle_sha256, is_shipped, load_model
-from ..scan.prepare import prepare
-from .results import ScanResult
+from .api import score_batch, verdict_rule
+from .config import Config
+from .errors import ConfigError, FacecheckError, WeightsError
+from .model.bundle import Model, bundle_sha256, is_shipped, load_model
+from .output.results import ScanResult
+from .scan.prepare import prepare
 
 REMEDY = 'pip install "facecheck[dask]"'
 # Dask reruns a batch whose task raised this many times; a batch whose workers died is tried again
