@@ -31,7 +31,7 @@ def features(model, crops: np.ndarray) -> dict[str, np.ndarray]:
     """Every variant's features of crops (N, S, S, 3) uint8."""
     import torch
 
-    extractor = model.witness("appearance").extractor
+    extractor = model.witness("appearance").extractor()
     net, out = extractor.network.eval(), {"embed": [], "embed_flip": [], "pooled": [], "all_stages": []}
     with torch.no_grad():
         for i in range(0, len(crops), 128):

@@ -14,7 +14,7 @@ from .model.verdict import REAL, UNCERTAIN, VerdictRule, is_grayscale
 from .output.results import FaceScore, ScanResult
 from .scan.io import find_images
 from .scan.prepare import Prepared, name_of, prepare
-from .scan.workers import torch_threads
+from .scan.workers import compute_threads
 
 
 def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
@@ -130,7 +130,7 @@ def scan_files(
     if prepared is None:
         prepared = prepare_files(files, model.specs, config)
     chunk: list = []
-    with torch_threads(config.cnn_threads):
+    with compute_threads(config.cnn_threads):
         for item in zip(files, prepared):
             chunk.append(item)
             if len(chunk) == config.batch_files:

@@ -16,18 +16,22 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
 from .model.verdict import DEFAULT_UNCERTAIN
-from .terminal import Bar, Command, Group, err, progress
-
-EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES_HELP = (
-    "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
-    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 3 the output could not "
-    "be written (disk full, read-only or vanished folder, closed pipe); 130 interrupted (Ctrl-C or SIGTERM)."
+from .terminal import (
+    EVALUATE_EXIT_HELP,
+    EXIT_CODES_HELP,
+    EXIT_FILE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    INFO_EXIT_HELP,
+    TRAIN_EXIT_HELP,
+    Bar,
+    Command,
+    Group,
+    err,
+    progress,
 )
-INFO_EXIT_HELP = "Exit codes: 0 the model was described; 2 usage error (no usable model at --model)."
-TRAIN_EXIT_HELP = ("Exit codes: 0 the bundle was written; 2 usage error or unusable training data (nothing written); "
-                   "130 interrupted (the last checkpoint is kept: rerun with --resume).")
-EVALUATE_EXIT_HELP = "Exit codes: 0 evaluated; 2 usage error (bad option, missing folder, no usable model); 130 interrupted."
 
 app = typer.Typer(
     cls=Group,
@@ -120,6 +124,7 @@ def scan(
     --c2pa-trust checks its signer against your anchors. Tags are easily stripped or forged, and their
     absence proves nothing: they never change a verdict.
     """
+    from . import cluster  # Dask itself is imported only for --dask
     from .api import prepare_files, scan_files, verdict_rule
     from .model.bundle import bundle_specs, load_model
     from .output import report, stream
@@ -129,7 +134,7 @@ def scan(
     early = None
     try:
         stream.check_targets(csv_out, json_out, jsonl_out, resume=resume)
-        connect = None if dask is None else _cluster().connector(dask)  # ConfigError: bad address, no Dask
+        connect = None if dask is None else cluster.connector(dask)  # ConfigError: bad address, no Dask
         exts = _split_ext(ext)
         files = find_images(paths, recursive=recursive, extensions=exts)
         for folder, below in empty_folders(paths, recursive=recursive, extensions=exts):
@@ -185,7 +190,7 @@ def scan(
                 report.open_writers(csv_out, json_out, sys.stdout, page) as writers, \
                 stream.open_jsonl(plan, sys.stdout) as jsonl_writer:
             scanned = scan_files(todo, loaded, config=config, prepared=early) if client is None else \
-                _cluster().scan_files(todo, client, model, loaded, config)
+                cluster.scan_files(todo, client, model, loaded, config)
             writers = writers + [jsonl_writer] if jsonl_writer else writers
             for result in progress(scanned, len(todo), quiet):
                 if result.error:
@@ -238,12 +243,6 @@ def _output_named(exc: OSError, *targets) -> str:
         return report.printable(os.fsdecode(exc.filename))
     named = [("stdout" if t == "-" else report.printable(str(t))) for t in targets if t is not None]
     return " or ".join(dict.fromkeys(named)) or "the output"
-
-
-def _cluster():
-    from . import cluster  # Dask is imported only for --dask
-
-    return cluster
 
 
 @app.command(cls=Command, epilog=INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
@@ -299,6 +298,11 @@ def train(
 
     Never give it AI-generated images: everything it sees is taken as photographic.
     """
+    try:
+        import torch  # noqa: F401  (the appearance and trace witnesses train in torch)
+    except ImportError:
+        raise _fail("training needs torch, which is not installed: pip install 'facecheck[train]' "
+                    "(README: how to take the CPU-only build)") from None
     from .train.loop import TrainSettings
     from .train.pipeline import train as run_training
 
@@ -363,17 +367,7 @@ def evaluate(
     from .model.bundle import load_model
 
     try:
-        fakes = {}
-        for item in fake:
-            name, sep, folder = item.partition("=")
-            if not sep or not name or not folder:
-                raise ConfigError(f"--fake {item!r}: use NAME=DIR")
-            if not Path(folder).is_dir():
-                raise ConfigError(f"--fake {item!r}: {folder} is not a folder")
-            fakes[name] = folder
-        for folder in real:
-            if not folder.is_dir():
-                raise ConfigError(f"--real {folder}: not a folder")
+        fakes = ev.labelled_folders(real, fake)
         conditions = ev.conditions_for(matched, perturb)
         if out is not None and plots:
             from .output.plots import _pyplot

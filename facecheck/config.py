@@ -20,7 +20,7 @@ class Config:
     batch_files : files decoded and detected before one CNN batch.
     n_jobs : parallel workers for decoding and detection.
     device : torch device for the feature extractor ("cpu" or "cuda").
-    cnn_threads : torch threads of this process while it scores (the workers have the other cores: on 2 busy
+    cnn_threads : compute threads (BLAS, torch) of this process while it scores (the workers have the other cores: on 2 busy
         cores one thread runs the appearance CNN 20-60x faster than two, measured; BENCHMARKS.md).
     pad : search an image where nothing was found again inside a border (tight face crops).
     verify : confirm detections with dlib's CNN detector on a small crop around each.

@@ -24,6 +24,22 @@ SCORE_CONVENTION = "positive class = AI-generated; score = -loglik, the fused sc
 MATCHED_SHORT_SIDE, MATCHED_QUALITY = 256, 90
 
 
+def labelled_folders(real: Iterable[str | os.PathLike], fake: Iterable[str]) -> dict[str, str]:
+    """{generator name: folder} of `--fake NAME=DIR` items, every folder (and each of `real`) checked; ConfigError."""
+    fakes = {}
+    for item in fake:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"--fake {item!r}: use NAME=DIR")
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--fake {item!r}: {folder} is not a folder")
+        fakes[name] = folder
+    for folder in real:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--real {folder}: not a folder")
+    return fakes
+
+
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
     return resize(image, factor, "area" if factor < 1 else "linear")
 

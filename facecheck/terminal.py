@@ -1,5 +1,5 @@
-"""The terminal side of the CLI: the stderr console, progress bars (one style for every long stage), and
-help and option parsing that Typer lacks (`--csv`/`--json` with an optional value, plain usage lines)."""
+"""The terminal side of the CLI: the stderr console, the exit codes, progress bars (one style for every long
+stage), and help and option parsing that Typer lacks (`--csv`/`--json` with an optional value, plain usage lines)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+EXIT_OK, EXIT_FILE_FAILED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every file was scanned (with or without faces); 1 at least one file could not be "
+    "read (its row says why); 2 usage error (bad option, missing path, no usable model); 3 the output could not "
+    "be written (disk full, read-only or vanished folder, closed pipe); 130 interrupted (Ctrl-C or SIGTERM)."
+)
+INFO_EXIT_HELP = "Exit codes: 0 the model was described; 2 usage error (no usable model at --model)."
+TRAIN_EXIT_HELP = ("Exit codes: 0 the bundle was written; 2 usage error or unusable training data (nothing written); "
+                   "130 interrupted (the last checkpoint is kept: rerun with --resume).")
+EVALUATE_EXIT_HELP = "Exit codes: 0 evaluated; 2 usage error (bad option, missing folder, no usable model); 130 interrupted."
 
 
 

@@ -74,7 +74,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 def _tiny_appearance(seed: int = 0):
     """(witness, features of 120 variants of the astronaut's face) for a small FaceNet seeded by `seed`."""
-    from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
+    from facecheck.model.witnesses.appearance import AppearanceWitness
+    from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
     from facecheck.scan.detect import detect_faces
     from facecheck.scan.io import load_image
 
@@ -116,11 +117,11 @@ def build_legacy_bundle(out: Path) -> Path:
     witness, features = _tiny_appearance(0)
     scorer = FaceScorer(2, n_dims=8, random_state=0).fit(features[:80]).calibrate(features[80:], 0.05)
     out.mkdir(parents=True)
-    witness.extractor.save(out / "extractor.pt")
+    witness.extractor().save(out / "extractor.pt")
     scorer.save(out / "scorer.npz")
     manifest = {
         "format": "facecheck-bundle/1", "facecheck_version": "0.2.0", "created": "2026-11-22T04:55:55+00:00",
-        "extractor": witness.extractor.config(), "crop_scale": 1.3, "threshold": scorer.threshold_,
+        "extractor": witness.network.extractor_config, "crop_scale": 1.3, "threshold": scorer.threshold_,
         "false_alarm": scorer.false_alarm_, "gmm": {"n_components": 2, "covariance_type": "full", "n_dims": 8},
         "training": {"note": "written the 0.2.0 way"},
         "files": {name: sha256_file(out / name) for name in ("extractor.pt", "scorer.npz")},

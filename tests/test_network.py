@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facecheck.errors import ConfigError, NotFittedError, WeightsError
-from facecheck.model.witnesses.appearance import N_EXIF_TAGS, FaceNet, FeatureExtractor
+from facecheck.model.witnesses.facenet import N_EXIF_TAGS, FaceNet, FeatureExtractor
 from facecheck.model.witnesses.networks import resolve_device
 
 SMALL = {"widths": (8, 16, 16, 32), "blocks": (1, 1, 1, 1), "embed_dim": 16}

@@ -128,7 +128,8 @@ def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path
 
 def _wide_witness(run: TrainingRun):
     """A witness builder: an untrained appearance witness on the whole box (scale 1.0, cut from the photos)."""
-    from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
+    from facecheck.model.witnesses.appearance import AppearanceWitness
+    from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
 
     assert run.files("train") and all(p.is_file() for p in run.files("select"))
     assert len(run.faces) == run.faces.is_face.sum() > 0 and run.settings.input_size == TINY["input_size"]
@@ -176,7 +177,7 @@ def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
     assert calibration["held_out_needed"] == 100 and calibration["held_out_faces"] < 100
     assert (f"warning: only {calibration['held_out_faces']} held-out faces: a 10.0% false-alarm rate needs at least 100"
             in res.stderr)
-    for name in ("appearance.pt", "wide.pt"):  # every witness kept as it was; mixtures, fusion and threshold refitted
+    for name in ("appearance.weights.npz", "wide.weights.npz"):  # every witness kept as it was; mixtures, fusion and threshold refitted
         assert (refit / name).read_bytes() == (out / name).read_bytes()
     refitted = load_model(refit).manifest
     assert refitted["false_alarm"] == 0.1 and [e["name"] for e in refitted["witnesses"]] == ["appearance", "wide"]
@@ -221,11 +222,10 @@ def _wait_for_checkpoint(proc: subprocess.Popen, work: Path, step: int) -> None:
 
 
 def _assert_same_extractor(a: Path, b: Path) -> None:
-    sa = torch.load(a / "appearance.pt", weights_only=True)
-    sb = torch.load(b / "appearance.pt", weights_only=True)
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        assert torch.equal(sa[k], sb[k]), k
+    with np.load(a / "appearance.weights.npz") as sa, np.load(b / "appearance.weights.npz") as sb:
+        assert sa.files == sb.files
+        for k in sa.files:
+            assert np.array_equal(sa[k], sb[k]), k
 
 
 def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path, uninterrupted_model):

@@ -32,7 +32,7 @@ from facecheck.model.likelihood import FaceScorer, FusedScorer
 from facecheck.model.witnesses import CropSpec, load_witness
 
 # The tiny bundle's files: one appearance witness.
-WEIGHTS_FILE, MIXTURE_FILE = "appearance.pt", "appearance.npz"
+WEIGHTS_FILE, MIXTURE_FILE = "appearance.weights.npz", "appearance.npz"
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_bundle_round_trip(tiny_model_dir, tiny_model):
     assert manifest["threshold"] == tiny_model.threshold == tiny_model.scorer.threshold_
     assert tiny_model.specs == {"appearance": CropSpec(64, 1.3)}
     appearance = tiny_model.witness("appearance")
-    assert appearance.extractor.input_size == 64 and appearance.extractor.network.embed_dim == 16
+    assert appearance.network.input_size == 64 and appearance.network.embed_dim == 16
     crops = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     again = load_model(tiny_model_dir)
     feats = tiny_model.features({"appearance": crops})
@@ -294,7 +294,12 @@ HOSTILE_BUNDLES = {
     "network of 10**6 blocks": _config(lambda c: c["extractor"]["network"].__setitem__("blocks", [10**6, 1, 1, 1])),
     "network config as text": _config(lambda c: c["extractor"].__setitem__("network", "FaceNet")),
     "extractor state_dict of another network": lambda b: (
-        torch.save({"stem.0.weight": torch.zeros(3, 3)}, b / WEIGHTS_FILE), _rehash(b)),
+        np.savez(b / WEIGHTS_FILE, **{"stem.0.weight": np.zeros((3, 3), np.float32)}), _rehash(b)),
+    "extractor weights as an object array (a pickle inside the npz)": lambda b: (
+        np.savez(b / WEIGHTS_FILE, **{k: np.array([None], object) for k in np.load(b / WEIGHTS_FILE).files}), _rehash(b)),
+    "extractor weights not finite": lambda b: (
+        np.savez(b / WEIGHTS_FILE, **{k: np.full_like(v, np.nan) if v.dtype.kind == "f" else v
+                                      for k, v in np.load(b / WEIGHTS_FILE).items()}), _rehash(b)),
     "files list naming the manifest itself": lambda b: _manifest(
         b, lambda m: m["files"].__setitem__(MANIFEST, "0" * 64)),
     "unknown witness kind": lambda b: _manifest(b, lambda m: (m["witnesses"][0].__setitem__("kind", "hologram"),
@@ -428,7 +433,7 @@ def test_two_witnesses_round_trip(fused_model_dir):
     manifest = read_manifest(fused_model_dir)
     assert [(e["name"], e["kind"]) for e in manifest["witnesses"]] == [("appearance", "appearance"),
                                                                         ("appearance_1", "appearance")]
-    assert set(manifest["files"]) == {"appearance.pt", "appearance.npz", "appearance_1.pt", "appearance_1.npz",
+    assert set(manifest["files"]) == {"appearance.weights.npz", "appearance.npz", "appearance_1.weights.npz", "appearance_1.npz",
                                       "real_scores.npy"}
     stats = manifest["fusion"]["stats"]
     assert list(stats) == ["appearance", "appearance_1"] and all(s["std"] > 0 for s in stats.values())
@@ -445,7 +450,7 @@ def test_two_witnesses_round_trip(fused_model_dir):
     assert per_face[2] == {w: float(logliks[w][2]) for w in stats}
 
 
-@pytest.mark.parametrize("name", ["appearance_1.pt", "appearance_1.npz"])
+@pytest.mark.parametrize("name", ["appearance_1.weights.npz", "appearance_1.npz"])
 def test_a_tampered_second_witness_file_is_refused(fused_model_dir, tmp_path, name):
     bundle = Path(shutil.copytree(fused_model_dir, tmp_path / "fused"))
     _flip_byte(bundle / name, (bundle / name).stat().st_size // 2)

@@ -14,7 +14,8 @@ def _build(kind: str):
     """A small witness of `kind`: learned ones with tiny seeded networks, fixed ones with small patches."""
     torch.manual_seed(0)
     if kind == "appearance":
-        from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNet, FeatureExtractor
+        from facecheck.model.witnesses.appearance import AppearanceWitness
+        from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
 
         return AppearanceWitness(FeatureExtractor(FaceNet(widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=8),
                                                   input_size=32))

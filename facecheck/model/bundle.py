@@ -17,7 +17,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, WeightsError
 from ..scan.inputs import InputSpec, spec_from_dict
-from ..scan.workers import torch_threads
+from ..scan.workers import compute_threads
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
 from .witnesses import Witness, check_name, load_witness
@@ -225,7 +225,7 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
     # A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused
     # here, rather than failing as an internal error at the first face of a scan.
-    with torch_threads(1):  # one face: a second thread only waits for a core
+    with compute_threads(1):  # one face: a second thread only waits for a core
         problem = _probe(witnesses, scorer)
     if problem:
         raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({problem})")
@@ -252,6 +252,17 @@ def _probe(witnesses: list[Witness], scorer: FusedScorer) -> str | None:
         return None if np.shape(probe) == (1,) and np.all(np.isfinite(probe)) else f"probe score {probe!r}"
     except Exception as exc:  # any failure here means the same: not a usable bundle
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def resave_bundle(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the bundle at `src` again in this facecheck's format (an older bundle's torch weights become a
+    .npz that scans without torch), with the same mixtures, fusion, threshold, held-out scores, training
+    record and extra files."""
+    model = load_model(src)
+    own = {e[k] for e in witness_entries(model.manifest, model.path) for k in ("weights", "scorer")} | {REAL_SCORES_FILE}
+    extra = {name: model.path / name for name in model.manifest.get("files", {}) if name not in own}
+    return save_bundle(out, model.witnesses, model.scorer, training=model.manifest.get("training"), extra_files=extra,
+                       force=force)
 
 
 def save_bundle(

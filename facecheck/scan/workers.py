@@ -50,19 +50,24 @@ def parallel(n_jobs: int, **kwargs):
 
 
 @contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with `n` torch threads (restored after); nothing to do where torch is not loaded.
+def compute_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` threads for numpy's BLAS and, where torch is loaded, torch (restored after).
 
-    While worker processes keep the cores busy, torch's thread pool waits for cores it cannot get: on two
-    busy cores the appearance CNN took 0.37-1.1 s per face with two threads and 0.017 s with one (measured).
+    While worker processes keep the cores busy, a thread pool waits for cores it cannot get: on two busy
+    cores the appearance CNN took 0.37-1.1 s per face with two torch threads and 0.017 s with one (measured).
     """
-    torch = sys.modules.get("torch")
-    if torch is None or n < 1:
+    if n < 1:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(n, user_api="blas"):
+            yield
     finally:
-        torch.set_num_threads(before)
+        if torch is not None:
+            torch.set_num_threads(before)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import TrainingDataError, WeightsError
-from ..model.witnesses.appearance import FaceNet, FeatureExtractor
+from ..model.witnesses.facenet import FaceNet, FeatureExtractor
 from ..model.witnesses.networks import resolve_device
 from ..scan.exif import TAG_NAMES
 from .data import Pool

@@ -100,13 +100,15 @@ def appearance_builder(base: AppearanceWitness | None = None) -> WitnessBuilder:
     given); it checkpoints to the run's work folder and resumes with the run."""
 
     def build(run: TrainingRun) -> Witness:
+        import torch
+
         s = run.settings
         trainer = Trainer(s, run.work, log=run.log)
         run.checkpoints.append(run.work / CHECKPOINT)
         if run.resume and trainer.resume():
             run.log(f"resumed from {run.work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
         elif base is not None:
-            trainer.load_init({k: v.detach().cpu() for k, v in base.extractor.network.state_dict().items()})
+            trainer.load_init({k: torch.from_numpy(np.array(v)) for k, v in base.network.state.items()})
         photo_pool, faces = run.pools[0], run.faces
         has_exif = np.isfinite(photo_pool.exif).any(axis=1)
         # An ablation without a task simply gets no samples for it.
@@ -175,7 +177,7 @@ def train(
         if base is None and not gmm_only:
             raise ConfigError(f"--init {init_model.path}: the bundle has no appearance witness to fine-tune")
     if base is not None:  # the pools' crops are then the appearance witness's own inputs
-        ex = base.extractor.config()
+        ex = base.network.extractor_config
         settings = TrainSettings(**{**asdict(settings), "input_size": ex["input_size"], "widths": tuple(ex["network"]["widths"]),
                                     "blocks": tuple(ex["network"]["blocks"]), "embed_dim": ex["network"]["embed_dim"]})
     size = settings.input_size

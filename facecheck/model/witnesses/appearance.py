@@ -1,212 +1,229 @@
 """The appearance witness: the face's enlarged box resized to a square crop, through FaceNet.
 
 FaceNet is a compact residual CNN trained self-supervised on photographs (EXIF ranking and face
-manipulations, `train/loop.py`); the crop is what facecheck 0.2.0 scored, so a "facecheck-bundle/1"
-bundle is one appearance witness.
+manipulations; `facenet.py` is its torch form, `train/loop.py` trains it). Scanning runs the trained
+network here in numpy, its batch norms folded into the convolutions, so that a scan never imports
+torch (about a second of every start-up); weights are a plain .npz of the torch state_dict's arrays.
+The crop is what facecheck 0.2.0 scored, so a "facecheck-bundle/1" bundle is one appearance witness.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from ...errors import ConfigError, WeightsError
 from ...scan.inputs import CROP_SCALE, CropSpec, spec_from_dict
 from .base import Witness
-from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
 MAX_INPUT_SIZE = 1024
 # More residual blocks than any sane FaceNet: refused before anything is built.
 MAX_BLOCKS = 64
-
-N_EXIF_TAGS = 4
-
-
-class _Block(nn.Module):
-    """Basic residual block: two 3x3 convolutions, projection shortcut when the shape changes."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+MAX_WIDTH = 4096
+_BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+_EPS = 1e-5  # torch's BatchNorm default
+_BATCH = 16  # faces per batch: the largest im2col matrix is then about 75 MB
 
 
-class FaceNet(nn.Module):
-    """Residual CNN mapping face crops to an embedding, with EXIF-ranking and manipulation heads.
+def state_shapes(widths: tuple[int, ...], blocks: tuple[int, ...], embed_dim: int, n_tags: int = 4) -> dict[str, tuple]:
+    """The state_dict FaceNet(widths, blocks, embed_dim) has: {key: shape}, computed without torch."""
+    shapes: dict[str, tuple] = {}
 
-    Unlike ImageNet ResNets the stem keeps full resolution for one convolution and never
-    max-pools, so the high-frequency traces a camera leaves survive into the first stage.
-    The embedding pools each final channel by its mean and its standard deviation (texture
-    and noise level), then projects to `embed_dim`.
+    def conv(key: str, c_in: int, c_out: int, k: int) -> None:
+        shapes[f"{key}.weight"] = (c_out, c_in, k, k)
 
-    Parameters
-    ----------
-    widths : channels of the four stages.
-    blocks : residual blocks per stage.
-    embed_dim : size of the embedding the GMM models.
-    """
+    def bn(key: str, c: int) -> None:
+        shapes.update({f"{key}.{p}": (c,) for p in _BN[:4]} | {f"{key}.num_batches_tracked": ()})
 
-    def __init__(
-        self,
-        widths: tuple[int, ...] = (32, 64, 128, 256),
-        blocks: tuple[int, ...] = (1, 2, 2, 2),
-        embed_dim: int = 256,
-    ):
-        super().__init__()
-        self.widths, self.blocks, self.embed_dim = tuple(widths), tuple(blocks), int(embed_dim)
-        stem_width = max(8, widths[0] // 2)
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, stem_width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(stem_width),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(stem_width, widths[0], 3, 2, 1, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-        )
-        layers, c_in = [], widths[0]
-        for i, (width, n_blocks) in enumerate(zip(widths, blocks)):
-            for j in range(n_blocks):
-                layers.append(_Block(c_in, width, 2 if (j == 0 and i > 0) else 1))
-                c_in = width
-        self.stages = nn.Sequential(*layers)
-        self.project = nn.Sequential(nn.Linear(2 * c_in, embed_dim), nn.BatchNorm1d(embed_dim))
-        self.exif_head = nn.Linear(embed_dim, N_EXIF_TAGS)
-        self.manipulation_head = nn.Linear(embed_dim, 1)
-
-    def config(self) -> dict:
-        """Constructor arguments, stored in a bundle's manifest to rebuild the network."""
-        return {"widths": list(self.widths), "blocks": list(self.blocks), "embed_dim": self.embed_dim}
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Map normalised images (N, 3, S, S) to embeddings (N, embed_dim)."""
-        maps = self.stages(self.stem(x)).flatten(2)
-        pooled = torch.cat([maps.mean(dim=2), maps.std(dim=2, unbiased=False)], dim=1)
-        return self.project(pooled)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (embedding, EXIF scores (N, 4), manipulation logit (N,))."""
-        z = self.embed(x)
-        return z, self.exif_head(torch.relu(z)), self.manipulation_head(torch.relu(z)).squeeze(1)
+    stem = max(8, widths[0] // 2)
+    conv("stem.0", 3, stem, 3), bn("stem.1", stem), conv("stem.3", stem, widths[0], 3), bn("stem.4", widths[0])
+    i, c_in = 0, widths[0]
+    for stage, (width, n) in enumerate(zip(widths, blocks)):
+        for j in range(n):
+            stride = 2 if (j == 0 and stage > 0) else 1
+            p = f"stages.{i}"
+            conv(f"{p}.conv1", c_in, width, 3), bn(f"{p}.bn1", width), conv(f"{p}.conv2", width, width, 3), bn(f"{p}.bn2", width)
+            if stride != 1 or c_in != width:
+                conv(f"{p}.shortcut.0", c_in, width, 1), bn(f"{p}.shortcut.1", width)
+            i, c_in = i + 1, width
+    shapes["project.0.weight"], shapes["project.0.bias"] = (embed_dim, 2 * c_in), (embed_dim,)
+    bn("project.1", embed_dim)
+    shapes["exif_head.weight"], shapes["exif_head.bias"] = (n_tags, embed_dim), (n_tags,)
+    shapes["manipulation_head.weight"], shapes["manipulation_head.bias"] = (1, embed_dim), (1,)
+    return shapes
 
 
-class FeatureExtractor:
-    """A FaceNet with its input normalisation; `transform` maps uint8 crops to features.
+def _folded(state: dict, conv: str, bn: str) -> tuple[np.ndarray, np.ndarray]:
+    """A convolution and the batch norm after it as one (k*k*c_in, c_out) matrix and a bias (eval mode)."""
+    w = state[f"{conv}.weight"].astype(np.float32)
+    scale = state[f"{bn}.weight"] / np.sqrt(state[f"{bn}.running_var"] + _EPS)
+    bias = state[f"{bn}.bias"] - state[f"{bn}.running_mean"] * scale
+    o, c, k, _ = w.shape
+    return (w * scale[:, None, None, None]).transpose(2, 3, 1, 0).reshape(k * k * c, o).astype(np.float32), bias.astype(np.float32)
+
+
+def _conv(x: np.ndarray, layer: tuple[np.ndarray, np.ndarray, int, int]) -> np.ndarray:
+    """(N, H, W, C) float32 through a k x k convolution (padding k // 2) as one matrix product (im2col)."""
+    matrix, bias, k, stride = layer
+    if k > 1:
+        x = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+    n, h, w, c = x.shape
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    sn, sh, sw, sc = x.strides
+    cols = np.lib.stride_tricks.as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
+    return (cols.reshape(n * ho * wo, k * k * c) @ matrix + bias).reshape(n, ho, wo, -1)
+
+
+class FaceNetArrays:
+    """FaceNet's embedding in numpy (eval mode): what the appearance witness scans with.
 
     Parameters
     ----------
-    network : the FaceNet (trained weights, or fresh for training).
-    input_size : side of the square crops, in pixels.
-    mean, std : per-channel normalisation of [0, 1] pixel values.
+    state : the torch state_dict as numpy arrays (as `state_shapes` lists them).
+    config : the extractor's configuration ({"architecture": "FaceNet", "network", "input_size", "mean", "std"}).
     """
 
-    def __init__(
-        self,
-        network: FaceNet,
-        *,
-        input_size: int = 128,
-        mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
-        std: tuple[float, float, float] = (0.5, 0.5, 0.5),
-        device: str = "cpu",
-        batch_size: int = 64,
-    ):
-        self.network = network
-        self.input_size = int(input_size)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.device = device
-        self.batch_size = batch_size
-
-    def to_tensor(self, crops: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-        """Normalise (N, S, S, 3) uint8 crops into an (N, 3, S, S) float tensor on the device."""
-        crops = np.asarray(crops)
-        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
-            raise ConfigError(
-                f"crops have shape {crops.shape}; expected (N, {self.input_size}, {self.input_size}, 3)"
-            )
-        return to_tensor(crops, resolve_device(self.device) if device is None else device, mean=self.mean, std=self.std)
+    def __init__(self, state: dict[str, np.ndarray], config: dict):
+        self.state, self.extractor_config = state, config
+        net = config["network"]
+        self.input_size, self.embed_dim = int(config["input_size"]), int(net["embed_dim"])
+        self.mean = np.asarray(config["mean"], np.float32)
+        self.std = np.asarray(config["std"], np.float32)
+        self._stem = [(*_folded(state, "stem.0", "stem.1"), 3, 1), (*_folded(state, "stem.3", "stem.4"), 3, 2)]
+        self._blocks, i = [], 0
+        for stage, n in enumerate(net["blocks"]):
+            for j in range(n):
+                stride, p = 2 if (j == 0 and stage > 0) else 1, f"stages.{i}"
+                short = (*_folded(state, f"{p}.shortcut.0", f"{p}.shortcut.1"), 1, stride) if f"{p}.shortcut.0.weight" in state else None
+                self._blocks.append(((*_folded(state, f"{p}.conv1", f"{p}.bn1"), 3, stride),
+                                     (*_folded(state, f"{p}.conv2", f"{p}.bn2"), 3, 1), short))
+                i += 1
+        scale = state["project.1.weight"] / np.sqrt(state["project.1.running_var"] + _EPS)
+        self._project = ((state["project.0.weight"].T * scale).astype(np.float32),
+                         ((state["project.0.bias"] - state["project.1.running_mean"]) * scale + state["project.1.bias"]).astype(np.float32))
 
     def transform(self, crops: np.ndarray) -> np.ndarray:
-        """Return features (N, embed_dim) float32 of crops (N, S, S, 3) uint8."""
-        return embed_batches(self.network, np.asarray(crops), device=self.device, batch_size=self.batch_size,
-                             convert=self.to_tensor)
+        """Features (N, embed_dim) float32 of crops (N, S, S, 3) uint8, in batches of 16."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ConfigError(f"crops have shape {crops.shape}; expected (N, {self.input_size}, {self.input_size}, 3)")
+        if len(crops) == 0:
+            return np.zeros((0, self.embed_dim), np.float32)
+        return np.concatenate([self._embed(crops[i : i + _BATCH]) for i in range(0, len(crops), _BATCH)])
 
-    def config(self) -> dict:
-        """Everything besides the weights needed to rebuild this extractor."""
-        return {
-            "architecture": "FaceNet",
-            "network": self.network.config(),
-            "input_size": self.input_size,
-            "mean": list(self.mean),
-            "std": list(self.std),
-        }
+    def _embed(self, crops: np.ndarray) -> np.ndarray:
+        x = (crops.astype(np.float32) / np.float32(255.0) - self.mean) / self.std
+        for layer in self._stem:
+            x = np.maximum(_conv(x, layer), 0)
+        for first, second, short in self._blocks:
+            out = _conv(np.maximum(_conv(x, first), 0), second)
+            x = np.maximum(out + (x if short is None else _conv(x, short)), 0)
+        maps = x.reshape(len(x), -1, x.shape[-1])
+        pooled = np.concatenate([maps.mean(axis=1), maps.std(axis=1)], axis=1)
+        return (pooled @ self._project[0] + self._project[1]).astype(np.float32)
 
     def save(self, path: str | Path) -> None:
-        """Write the network's state_dict (tensors only) to `path`."""
-        save_state(self.network, path)
+        """Write the state's arrays to `path` (.npz, no pickle)."""
+        with open(path, "wb") as f:
+            np.savez(f, **self.state)
 
     @classmethod
-    def load(cls, path: str | Path, config: dict, *, device: str = "cpu") -> "FeatureExtractor":
-        """Rebuild from `config` and load weights with `weights_only=True` (no code runs).
-
-        Raises ConfigError for an unusable `device` (checked before any weights are read).
-        """
-        resolve_device(device)
-        if not isinstance(config, dict) or config.get("architecture") != "FaceNet":
-            architecture = config.get("architecture") if isinstance(config, dict) else None
-            raise WeightsError(f"{path}: unknown architecture {architecture!r}")
+    def load(cls, path: str | Path, config: dict) -> "FaceNetArrays":
+        """Rebuild from `config` and the .npz at `path` (allow_pickle=False); every key and shape is checked
+        against the network `config` describes before anything is computed."""
         try:
-            if sum(config["network"]["blocks"]) > MAX_BLOCKS:
-                raise ValueError(f"more than {MAX_BLOCKS} residual blocks")
-            mean, std, size = tuple(config["mean"]), tuple(config["std"]), config["input_size"]
-        except (KeyError, TypeError, ValueError) as exc:
+            if not isinstance(config, dict) or config.get("architecture") != "FaceNet":
+                raise ValueError(f"unknown architecture {config.get('architecture') if isinstance(config, dict) else None!r}")
+            expected = _expected(config)
+            with np.load(path, allow_pickle=False) as z:
+                if set(z.files) != set(expected):
+                    raise ValueError("the weights do not match the network the manifest describes")
+                state = {}
+                for key, shape in expected.items():
+                    a = z[key]
+                    if a.shape != shape or a.dtype.kind not in "fi":
+                        raise ValueError(f"{key} has shape {a.shape} ({a.dtype}); the network needs {shape}")
+                    state[key] = a
+            if not all(np.isfinite(a).all() for a in state.values()):
+                raise ValueError("the weights are not all finite")
+            return cls(state, config)
+        except (KeyError, TypeError, ValueError, OSError, EOFError, MemoryError, RecursionError, zipfile.BadZipFile) as exc:
             raise WeightsError(f"{path}: cannot load extractor weights ({exc})") from None
-        network = load_state(path, lambda: FaceNet(**config["network"]), "extractor")
-        return cls(network, input_size=size, mean=mean, std=std, device=device)
+
+
+def _expected(config: dict) -> dict[str, tuple]:
+    """The state shapes of the network `config` describes; ValueError for one too large to build."""
+    net = config["network"]
+    widths, blocks, embed_dim = tuple(int(w) for w in net["widths"]), tuple(int(b) for b in net["blocks"]), int(net["embed_dim"])
+    if len(widths) != len(blocks) or not widths or sum(blocks) > MAX_BLOCKS or max(widths) > MAX_WIDTH or not 0 < embed_dim <= MAX_WIDTH:
+        raise ValueError(f"network {net} is not a FaceNet this facecheck builds (at most {MAX_BLOCKS} blocks, {MAX_WIDTH} channels)")
+    if len(config["mean"]) != 3 or len(config["std"]) != 3 or not all(float(s) > 0 for s in config["std"]):
+        raise ValueError("mean and std need three channels (std > 0)")
+    return state_shapes(widths, blocks, embed_dim)
 
 
 class AppearanceWitness(Witness):
-    """Wrap a FeatureExtractor with the crop it sees (`CropSpec(size=extractor.input_size, scale)`).
+    """FaceNet on the crop it sees (`CropSpec(size=input_size, scale)`).
 
     Parameters
     ----------
-    extractor : the FaceNet and its input normalisation.
+    network : the trained FaceNet, as FaceNetArrays (or a torch `facenet.FeatureExtractor`, converted).
     name : key of its log-likelihood in results and in the bundle.
     scale : how much the detector's box is enlarged before the crop is resized.
+    device : "cpu" runs the numpy network; "cuda" runs the torch one on the GPU (no silent fallback).
     """
 
     kind = "appearance"
     summary = "a CNN on the face resized to a small crop, self-supervised on camera photos (EXIF ranking, face manipulation)"
+    file_suffix = ".weights.npz"
 
-    def __init__(self, extractor: FeatureExtractor, *, name: str = "appearance", scale: float = CROP_SCALE):
-        self.extractor = extractor
-        self.name = name
-        self.spec = CropSpec(size=extractor.input_size, scale=float(scale))
+    def __init__(self, network, *, name: str = "appearance", scale: float = CROP_SCALE, device: str = "cpu"):
+        if not isinstance(network, FaceNetArrays):  # a torch FeatureExtractor, fresh from training
+            state = {k: v.detach().cpu().numpy() for k, v in network.network.state_dict().items()}
+            network = FaceNetArrays(state, network.config())
+        self.network, self.name, self.device = network, name, device
+        self.spec = CropSpec(size=network.input_size, scale=float(scale))
+        self._torch = None
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, embed_dim) float32 of crops (N, size, size, 3) uint8."""
-        return self.extractor.transform(inputs)
+        if self.device == "cpu":
+            return self.network.transform(inputs)
+        return self.extractor().transform(inputs)
+
+    def extractor(self):
+        """The torch FeatureExtractor of the same weights (imports torch): for fine-tuning and GPUs."""
+        if self._torch is None:
+            import torch
+
+            from .facenet import FaceNet, FeatureExtractor
+
+            c = self.network.extractor_config
+            net = FaceNet(**c["network"])
+            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.network.state.items()})
+            self._torch = FeatureExtractor(net, input_size=c["input_size"], mean=tuple(c["mean"]), std=tuple(c["std"]),
+                                           device=self.device)
+        return self._torch
 
     def config(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict(), "extractor": self.extractor.config()}
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "extractor": self.network.extractor_config}
 
     def save(self, path: str | Path) -> None:
-        self.extractor.save(path)
+        self.network.save(path)
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str = "appearance", device: str = "cpu") -> "AppearanceWitness":
-        """Rebuild from `config` and the FaceNet state_dict at `path` (weights_only=True)."""
+        """Rebuild from `config` and the weights at `path`: a .npz (no pickle), or the torch state_dict of
+        older bundles (.pt, read with weights_only=True; needs torch)."""
+        if device != "cpu":
+            try:
+                from .networks import resolve_device
+            except ImportError:
+                raise ConfigError(f"device {device!r} needs torch, which is not installed (pip install 'facecheck[train]'); "
+                                  "without it facecheck runs on the CPU (--device cpu)") from None
+            resolve_device(device)  # ConfigError for a device this machine lacks, before any weights are read
         try:
             spec = spec_from_dict(config["spec"])
             if not isinstance(spec, CropSpec) or not 8 <= spec.size <= MAX_INPUT_SIZE or not 0 < spec.scale < 100:
@@ -215,4 +232,11 @@ class AppearanceWitness(Witness):
                 raise ValueError("the crop size and the extractor's input size differ")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise WeightsError(f"{path}: unusable appearance witness configuration ({exc})") from None
-        return cls(FeatureExtractor.load(path, config["extractor"], device=device), name=name, scale=spec.scale)
+        if Path(path).suffix == ".pt":
+            try:
+                from .facenet import FeatureExtractor
+            except ImportError:
+                raise WeightsError(f"{path}: this bundle (facecheck 0.6 or older) keeps its weights as a torch file, and "
+                                   "torch is not installed: pip install 'facecheck[train]' to read it") from None
+            return cls(FeatureExtractor.load(path, config["extractor"]), name=name, scale=spec.scale, device=device)
+        return cls(FaceNetArrays.load(path, config["extractor"]), name=name, scale=spec.scale, device=device)
