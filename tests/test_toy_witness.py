@@ -43,6 +43,16 @@ class ToyWitness(FixedWitness):
         return cls(spec=spec, name=name)
 
 
+def _train_and_scan(runner, kind, photos, bundle, photo):
+    """Train a bundle of one witness of `kind` through the CLI, then scan `photo` with it: (manifest, JSON rows)."""
+    result = runner.invoke(app, ["train", str(photos), "--out", str(bundle), "--witnesses", kind, "-j", "1", "-q"],
+                           env={"XDG_CACHE_HOME": str(bundle.parent / "cache")})
+    assert result.exit_code == 0, result.output
+    scanned = runner.invoke(app, ["scan", str(photo), "--model", str(bundle), "--json"])
+    assert scanned.exit_code == 0, scanned.output
+    return json.loads((bundle / "manifest.json").read_text()), json.loads(scanned.stdout)
+
+
 @pytest.fixture
 def toy_registered(monkeypatch):
     monkeypatch.setitem(KINDS, "toy", (__name__, "ToyWitness"))
@@ -50,16 +60,9 @@ def toy_registered(monkeypatch):
 
 def test_a_witness_defined_outside_the_library_trains_saves_loads_and_scans(toy_registered, photo_folder, tmp_path,
                                                                               astronaut_path):
-    runner = CliRunner()
-    bundle = tmp_path / "toy_bundle"
-    result = runner.invoke(app, ["train", str(photo_folder), "--out", str(bundle), "--witnesses", "toy",
-                                 "-j", "1", "-q"], env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    runner, bundle = CliRunner(), tmp_path / "toy_bundle"
+    manifest, rows = _train_and_scan(runner, "toy", photo_folder, bundle, astronaut_path)
     assert [(e["name"], e["kind"]) for e in manifest["witnesses"]] == [("toy", "toy")]
-    result = runner.invoke(app, ["scan", str(astronaut_path), "--model", str(bundle), "--json"])
-    assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
     assert rows and all(list(r["witnesses"]) == ["toy"] and np.isfinite(r["loglik"]) for r in rows if r["face_index"] is not None)
     info = runner.invoke(app, ["info", "--model", str(bundle)])
     assert "the mean and spread of each colour channel of the face" in info.stdout
@@ -132,16 +135,10 @@ def test_a_witness_with_a_new_kind_of_input_needs_one_spec_class_and_one_entry(m
                                                                                 astronaut_path):
     monkeypatch.setitem(KINDS, "toy_row", (__name__, "RowWitness"))
     monkeypatch.setitem(SPEC_TYPES, "toy_row", RowSpec)
-    runner = CliRunner()
-    bundle = tmp_path / "row_bundle"
-    result = runner.invoke(app, ["train", str(photo_folder), "--out", str(bundle), "--witnesses", "toy_row",
-                                 "-j", "1", "-q"], env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    runner, bundle = CliRunner(), tmp_path / "row_bundle"
+    manifest, rows = _train_and_scan(runner, "toy_row", photo_folder, bundle, astronaut_path)
     assert manifest["witnesses"][0]["config"]["spec"] == {"type": "toy_row", "size": 24}
-    result = runner.invoke(app, ["scan", str(astronaut_path), "--model", str(bundle), "--json"])
-    assert result.exit_code == 0, result.output
-    faces = [r for r in json.loads(result.stdout) if r["face_index"] is not None]
+    faces = [r for r in rows if r["face_index"] is not None]
     assert faces and all(list(r["witnesses"]) == ["toy_row"] and np.isfinite(r["loglik"]) for r in faces)
     # Without its entry, the bundle's input type is unknown: refused with a clear error, not a traceback.
     monkeypatch.delitem(SPEC_TYPES, "toy_row")

@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import ConfigError, WeightsError
 from ...scan.inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
 
-__all__ = ["CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms", "spec_from_dict"]
+__all__ = ["ChoiceWitness", "CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms", "spec_from_dict"]
 
 
 def histograms(codes: np.ndarray, bins: int) -> np.ndarray:
@@ -138,3 +138,29 @@ class FixedWitness(Witness):
             return witness
         except (KeyError, TypeError, ValueError, OSError, RecursionError, ConfigError) as exc:
             raise WeightsError(f"{path}: cannot load the {cls.label} witness ({exc})") from None
+
+
+class ChoiceWitness(FixedWitness):
+    """A fixed witness whose one parameter is a choice among named parts (cooc's and npr's blocks, minmax's
+    orders): `option` names the attribute, `choices` the parts it may take, `label` says what they are."""
+
+    option: str
+    choices: tuple
+
+    @classmethod
+    def chosen(cls, values) -> tuple:
+        """`values` as a tuple when it is a non-empty choice of distinct `choices`; ConfigError otherwise."""
+        values = tuple(values)
+        if not values or set(values) - set(cls.choices) or len(set(values)) != len(values):
+            raise ConfigError(f"{cls.label} {cls.option} {values}: choose one or more of {', '.join(map(str, cls.choices))}")
+        return values
+
+    def params(self) -> dict:
+        return {self.option: list(getattr(self, self.option))}
+
+    @classmethod
+    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "ChoiceWitness":
+        if not isinstance(config[cls.option], list):
+            raise ValueError(f"{cls.option} must be a list")
+        return cls(spec=spec, name=name, **{cls.option: tuple(config[cls.option])})
+

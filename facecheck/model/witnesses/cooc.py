@@ -22,24 +22,23 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from .base import FixedWitness, PatchSpec, histograms
+from .base import ChoiceWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("spam", "spam2", "rgb")
 
 
-class CoocWitness(FixedWitness):
+class CoocWitness(ChoiceWitness):
     """Co-occurrences of truncated residuals of the face's native-resolution patches."""
 
     kind = "cooc"
     summary = "how neighbouring pixels depend on each other (co-occurrences of residuals) at the image's own resolution; nothing learned"
     label = "co-occurrence"
+    option, choices = "blocks", BLOCKS
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,
                  name: str = "cooc"):
-        blocks = tuple(blocks)
-        if not blocks or set(blocks) - set(BLOCKS) or len(set(blocks)) != len(blocks):
-            raise ConfigError(f"co-occurrence blocks {blocks}: choose one or more of {', '.join(BLOCKS)}")
+        blocks = self.chosen(blocks)
         if spec.size < 8:
             raise ConfigError(f"patch size {spec.size}: the co-occurrence witness needs at least 8 px")
         self.spec, self.blocks, self.name = spec, blocks, name
@@ -60,15 +59,6 @@ class CoocWitness(FixedWitness):
         if "rgb" in self.blocks:
             parts.append(_rgb_cooc(rgb, t=2))
         return np.sqrt(np.concatenate(parts, axis=1)).astype(np.float32)
-
-    def params(self) -> dict:
-        return {"blocks": list(self.blocks)}
-
-    @classmethod
-    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "CoocWitness":
-        if not isinstance(config["blocks"], list):
-            raise ValueError("blocks must be a list")
-        return cls(spec=spec, blocks=tuple(config["blocks"]), name=name)
 
 
 def _spam(x: np.ndarray, *, order: int, q: int, t: int) -> list[np.ndarray]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from .base import FixedWitness, PatchSpec, histograms
+from .base import ChoiceWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 ORDERS = (1, 2, 3)
@@ -46,19 +46,18 @@ def _symmetries(span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _SYM = {s: _symmetries(s) for s in set(_SPAN.values())}
 
 
-class MinMaxWitness(FixedWitness):
+class MinMaxWitness(ChoiceWitness):
     """Co-occurrences of min/max non-linear residuals (orders 1-3) of the face's native-resolution patches."""
 
     kind = "minmax"
     label = "non-linear residual"
+    option, choices = "orders", ORDERS
     summary = ("whether a pixel departs from all its neighbours or from some only (min/max residuals, as steganalysis does) "
                "at the image's own resolution; nothing learned")
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), orders: tuple[int, ...] = ORDERS,
                  name: str = "minmax"):
-        orders = tuple(orders)
-        if not orders or set(orders) - set(ORDERS) or len(set(orders)) != len(orders):
-            raise ConfigError(f"non-linear residual orders {orders}: choose one or more of 1, 2, 3")
+        orders = self.chosen(orders)
         if spec.size < 16:
             raise ConfigError(f"patch size {spec.size}: the non-linear residual witness needs at least 16 px")
         self.spec, self.orders, self.name = spec, orders, name
@@ -79,15 +78,6 @@ class MinMaxWitness(FixedWitness):
             h = (h + h[:, rev]) / 2
             parts.append(np.sqrt(h[:, keep] * np.where(keep == rev[keep], 1, 2)))  # a kept bin stands for its pair
         return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def params(self) -> dict:
-        return {"orders": list(self.orders)}
-
-    @classmethod
-    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "MinMaxWitness":
-        if not isinstance(config["orders"], list):
-            raise ValueError("orders must be a list")
-        return cls(spec=spec, orders=tuple(int(o) for o in config["orders"]), name=name)
 
 
 def _minmax(x: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from .base import FixedWitness, PatchSpec, histograms
+from .base import ChoiceWitness, PatchSpec, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("block2", "phase4", "energy")
@@ -40,19 +40,18 @@ _T = 2  # truncation of every residual
 _M = 2 * _T + 1
 
 
-class NprWitness(FixedWitness):
+class NprWitness(ChoiceWitness):
     """Phase-split co-occurrences of the face's native-resolution patches: up-sampling's 2 x 2 and 4 x 4 traces."""
 
     kind = "npr"
     label = "up-sampling-trace"
+    option, choices = "blocks", BLOCKS
     summary = ("whether pixels of the same 2 x 2 or 4 x 4 block are tied together, as a generator's up-sampling leaves them, "
                "at the image's own resolution; nothing learned")
 
     def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = DEFAULT_BLOCKS,
                  name: str = "npr"):
-        blocks = tuple(blocks)
-        if not blocks or set(blocks) - set(BLOCKS) or len(set(blocks)) != len(blocks):
-            raise ConfigError(f"up-sampling-trace blocks {blocks}: choose one or more of {', '.join(BLOCKS)}")
+        blocks = self.chosen(blocks)
         if spec.size < 16 or spec.size % 4:
             raise ConfigError(f"patch size {spec.size}: the up-sampling-trace witness needs a multiple of 4, at least 16 px")
         self.spec, self.blocks, self.name = spec, blocks, name
@@ -77,15 +76,6 @@ class NprWitness(FixedWitness):
             if "energy" in self.blocks:
                 parts.append(np.concatenate([_energy(dh, 2), _energy(np.swapaxes(dv, -1, -2), 2), e4h, e4v], axis=1))
         return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def params(self) -> dict:
-        return {"blocks": list(self.blocks)}
-
-    @classmethod
-    def from_config(cls, spec: PatchSpec, config: dict, name: str) -> "NprWitness":
-        if not isinstance(config["blocks"], list):
-            raise ValueError("blocks must be a list")
-        return cls(spec=spec, blocks=tuple(config["blocks"]), name=name)
 
 
 def _phase_energy(d: np.ndarray, period: int) -> np.ndarray:
