@@ -51,6 +51,19 @@ def test_numpy_embedding_is_torchs(widths, blocks, embed_dim):
         witness.transform(crops[:, :32, :32])
 
 
+def test_a_faces_features_do_not_depend_on_its_batch_or_the_thread_count():
+    """Bit for bit: the same face alone, in a batch of others, on one or two BLAS threads (rows are reproducible)."""
+    from threadpoolctl import threadpool_limits
+
+    witness = AppearanceWitness(_trained_like(*CONFIGS[0]))
+    crops = np.random.default_rng(2).integers(0, 256, (9, 40, 40, 3), dtype=np.uint8)
+    with threadpool_limits(2):
+        batch = witness.transform(crops)
+    with threadpool_limits(1):
+        alone = np.concatenate([witness.transform(crops[i : i + 1]) for i in (4, 0, 8)])
+    assert np.array_equal(alone, batch[[4, 0, 8]])
+
+
 def test_save_load_round_trip_and_torch_view(tmp_path):
     ex = _trained_like(*CONFIGS[0])
     witness = AppearanceWitness(ex, scale=1.2)

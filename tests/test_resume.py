@@ -231,7 +231,7 @@ def test_killed_at_random_points_and_resumed_equals_an_uninterrupted_scan(tmp_pa
     assert done.returncode == 0, done.stderr
     kept, scanned = resumed_count(done.stderr)
     assert 0 < scanned < 500 and kept + scanned == 500
-    # Row for row; scores to float32 precision (the batches that go through the network differ).
+    # Row for row, scores to the last digit (the batches that go through the network differ).
     assert out.read_text().splitlines()[0] == full.read_text().splitlines()[0]
     assert_same_rows(list(read_rows(out)), list(read_rows(full)))
 
