@@ -94,8 +94,8 @@ def test_non_utf8_names_round_trip(tmp_path):
 
 
 def assert_same_rows(got: list[dict], want: list[dict]) -> None:
-    """Rows equal key by key and in order, numbers to the last digit: each face is scored alone, so neither the
-    other faces of a batch nor the thread count move its scores."""
+    """Rows equal key by key and in order, numbers to the last digit: each face is scored alone, so the
+    other faces of a batch do not move its scores."""
     assert len(got) == len(want)
     for a, b in zip(got, want):
         assert list(a) == list(b)
