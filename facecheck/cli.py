@@ -316,9 +316,9 @@ def train(
     if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
         raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
 
-    # Each witness says how it trains (Witness.training_builder); the appearance witness is the pipeline's own.
+    # Each witness says how it trains (Witness.training_builder), in the order given.
     options = {"trace_steps": trace_steps, "seed": seed, "device": device, "checkpoint_minutes": checkpoint_minutes}
-    builders = [witness_class(name).training_builder(**options) for name in chosen if name != "appearance"]
+    builders = [witness_class(name).training_builder(**options) for name in chosen]
     if fusion not in ("stouffer", "sum"):
         raise _fail(f"--fusion {fusion}: choose stouffer or sum")
     progress = None if quiet or not err.is_terminal else Bar
@@ -331,7 +331,7 @@ def train(
         bundle = run_training(photos, out, faces=faces or [], settings=settings, init=init, gmm_only=gmm_only,
                               false_alarm=false_alarm, resume=resume, force=force, work_dir=work,
                               n_jobs=jobs, log=log, progress=progress, witness_builders=builders,
-                              appearance="appearance" in chosen, histories=histories, fusion=fusion,
+                              histories=histories, fusion=fusion,
                               two_sided=[w.strip() for w in two_sided.split(",") if w.strip()])
     except KeyboardInterrupt:
         err.print("interrupted: the last checkpoint is kept; rerun with --resume to continue", markup=False)

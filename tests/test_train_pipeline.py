@@ -22,7 +22,7 @@ from facecheck.train import data as train_data
 from facecheck.train.calibrate import fit_fused, fit_scorer
 from facecheck.train.data import SPLITS, _cut, build_pool, split_of, witness_inputs
 from facecheck.train.loop import CHECKPOINT, TrainSettings
-from facecheck.train.pipeline import TrainingRun, train
+from facecheck.train.pipeline import TrainingRun, appearance_builder, train
 
 TINY = dict(input_size=32, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16, batch_size=16, warmup_steps=2)
 
@@ -144,7 +144,7 @@ def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
 
     before = {p: p.read_bytes() for p in photo_folder.iterdir()}
     out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=2, **TINY),
-                cache_dir=tmp_path / "cache", n_jobs=1, witness_builders=[_wide_witness])
+                cache_dir=tmp_path / "cache", n_jobs=1, witness_builders=[appearance_builder(), _wide_witness])
     model = load_model(out)
     manifest = model.manifest
     assert manifest["training"]["photos"]["files"] == 71 and manifest["training"]["photos"]["unreadable"] == 1
@@ -374,12 +374,12 @@ def test_train_without_the_appearance_witness(photo_folder, tmp_path, tiny_model
 
     with pytest.raises(ConfigError, match="no witness"):
         train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
-              n_jobs=1, appearance=False)
+              n_jobs=1, witness_builders=[])
     with pytest.raises(ConfigError, match="--init"):  # nothing to start from without the appearance witness
         train([photo_folder], tmp_path / "none", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
-              n_jobs=1, appearance=False, init=tiny_model_dir, witness_builders=[lambda run: SpectrumWitness()])
+              n_jobs=1, init=tiny_model_dir, witness_builders=[lambda run: SpectrumWitness()])
     out = train([photo_folder], tmp_path / "spectrum", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
-                n_jobs=1, appearance=False, histories=1, witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8)])
+                n_jobs=1, histories=1, witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8)])
     model = load_model(out)
     assert [w.name for w in model.witnesses] == ["spectrum"] and model.manifest["training"]["histories"] == 1
     gmm = model.manifest["training"]
@@ -394,7 +394,7 @@ def test_train_fixed_witnesses_with_stouffer_fusion_and_a_two_sided_witness(phot
     from facecheck.model.witnesses.spectrum import SpectrumWitness
 
     out = train([photo_folder], tmp_path / "b", settings=TrainSettings(epochs=1, **TINY), cache_dir=tmp_path / "cache",
-                n_jobs=1, appearance=False, histories=1, fusion="stouffer", two_sided=["cooc", "absent"],
+                n_jobs=1, histories=1, fusion="stouffer", two_sided=["cooc", "absent"],
                 witness_builders=[lambda run: SpectrumWitness(spec=PatchSpec(32, 2), bins=8),
                                   lambda run: CoocWitness(spec=PatchSpec(32, 2))])
     model = load_model(out)

@@ -68,6 +68,7 @@ class TrainingRun:
     record : builders may add {witness name: settings, history} to keep in the bundle's training record.
     history : the appearance witness's epoch records (metrics.json).
     checkpoints : the files builders checkpoint to in `work`, removed once the bundle is written.
+    init : the appearance witness of `--init` to fine-tune (None: train from scratch).
     """
 
     pools: tuple[Pool, ...]
@@ -78,6 +79,7 @@ class TrainingRun:
     n_jobs: int
     log: Callable[[str], None]
     progress: Callable | None = None
+    init: AppearanceWitness | None = None
     record: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
@@ -95,9 +97,10 @@ class TrainingRun:
 WitnessBuilder = Callable[[TrainingRun], Witness]
 
 
-def appearance_builder(base: AppearanceWitness | None = None) -> WitnessBuilder:
-    """Train the appearance witness on the run's pools with the pretext tasks (fine-tuning `base` when
-    given); it checkpoints to the run's work folder and resumes with the run."""
+def appearance_builder(**_) -> WitnessBuilder:
+    """Train the appearance witness on the run's pools with the pretext tasks (fine-tuning the run's `init`
+    witness when there is one); it checkpoints to the run's work folder and resumes with the run.
+    `AppearanceWitness.trainer` names it; the train command's options are in the run's settings."""
 
     def build(run: TrainingRun) -> Witness:
         import torch
@@ -107,8 +110,8 @@ def appearance_builder(base: AppearanceWitness | None = None) -> WitnessBuilder:
         run.checkpoints.append(run.work / CHECKPOINT)
         if run.resume and trainer.resume():
             run.log(f"resumed from {run.work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
-        elif base is not None:
-            trainer.load_init({k: torch.from_numpy(np.array(v)) for k, v in base.network.state.items()})
+        elif run.init is not None:
+            trainer.load_init({k: torch.from_numpy(np.array(v)) for k, v in run.init.network.state.items()})
         photo_pool, faces = run.pools[0], run.faces
         has_exif = np.isfinite(photo_pool.exif).any(axis=1)
         # An ablation without a task simply gets no samples for it.
@@ -122,6 +125,7 @@ def appearance_builder(base: AppearanceWitness | None = None) -> WitnessBuilder:
         ))
         return AppearanceWitness(trainer.extractor, scale=CROP_SCALE)
 
+    build.kind = AppearanceWitness.kind
     return build
 
 
@@ -141,8 +145,7 @@ def train(
     n_jobs: int = 2,
     log: Callable[[str], None] = lambda s: None,
     progress=None,
-    witness_builders: Sequence[WitnessBuilder] = (),
-    appearance: bool = True,
+    witness_builders: Sequence[WitnessBuilder] | None = None,
     histories: int = 2,
     fusion: str = "sum",
     two_sided: Sequence[str] = (),
@@ -150,8 +153,9 @@ def train(
     """Train a model bundle from camera photos, or with `gmm_only` refit every mixture and the fusion of
     `init`'s witnesses (default: the shipped bundle); returns its path.
 
-    The bundle's witnesses: the appearance witness trained here (fine-tuned from `init`'s with `init`;
-    left out when `appearance` is false), then one per `witness_builders` entry (not called with `gmm_only`).
+    The bundle's witnesses: one per `witness_builders` entry, in order (default: the appearance witness
+    alone; `Witness.training_builder` makes them; not called with `gmm_only`); the appearance witness is
+    fine-tuned from `init`'s when `init` is given.
     Every mixture sees each real face as it is and after `histories` random processing histories.
     `fusion` is the rule that fuses the witnesses ("sum" or "stouffer"); the witnesses named in
     `two_sided` count a face too typical of real faces as unusual too (see likelihood.FusedScorer); names
@@ -210,12 +214,13 @@ def train(
         witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
     else:
+        builders = [appearance_builder()] if witness_builders is None else list(witness_builders)
+        appearance = any(getattr(b, "kind", None) == AppearanceWitness.kind for b in builders)
         if init is not None and not appearance:
             raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
-        builders = ([appearance_builder(base)] if appearance else []) + list(witness_builders)
         if not builders:
             raise ConfigError("no witness to train: keep the appearance witness or add another")
-        run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress)
+        run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress, init=base)
         witnesses = [build(run) for build in builders]
         history = run.history
         if appearance:

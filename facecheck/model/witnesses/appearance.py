@@ -178,6 +178,8 @@ class AppearanceWitness(Witness):
     kind = "appearance"
     summary = "a CNN on the face resized to a small crop, self-supervised on camera photos (EXIF ranking, face manipulation)"
     file_suffix = ".weights.npz"
+    # Trained on the pretext tasks (EXIF ranking, face manipulation).
+    trainer = "facecheck.train.pipeline:appearance_builder"
 
     def __init__(self, network, *, name: str = "appearance", scale: float = CROP_SCALE, device: str = "cpu"):
         if not isinstance(network, FaceNetArrays):  # a torch FeatureExtractor, fresh from training

@@ -74,7 +74,9 @@ class Witness:
         from importlib import import_module
 
         module, function = cls.trainer.split(":")
-        return getattr(import_module(module), function)(**options)
+        build = getattr(import_module(module), function)(**options)
+        build.kind = cls.kind  # the pipeline knows which builder fine-tunes from --init
+        return build
 
 
 class FixedWitness(Witness):
