@@ -13,25 +13,11 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from . import terminal as term
 from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
 from .model.verdict import DEFAULT_UNCERTAIN
-from .terminal import (
-    EVALUATE_EXIT_HELP,
-    EXIT_CODES_HELP,
-    EXIT_FILE_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_OUTPUT,
-    EXIT_USAGE,
-    INFO_EXIT_HELP,
-    TRAIN_EXIT_HELP,
-    Bar,
-    Command,
-    Group,
-    err,
-    progress,
-)
+from .terminal import Bar, Command, Group, err, progress
 
 app = typer.Typer(
     cls=Group,
@@ -44,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+def _fail(message: str, code: int = term.EXIT_USAGE) -> typer.Exit:
     err.print(f"error: {message}", markup=False)
     return typer.Exit(code)
 
@@ -80,7 +66,7 @@ def _split_ext(ext: Optional[list[str]]) -> Optional[list[str]]:
     return [e.strip() for item in ext for e in item.split(",") if e.strip()]
 
 
-@app.command(cls=Command, epilog=EXIT_CODES_HELP, short_help="Scan images: a verdict and p_real for every face.")
+@app.command(cls=Command, epilog=term.EXIT_CODES_HELP, short_help="Scan images: a verdict and p_real for every face.")
 def scan(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Image files, folders, or quoted globs ('photos/*.jpg').", show_default=False),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Descend into sub-folders."),
@@ -203,7 +189,7 @@ def scan(
                     results.append(result)
     except KeyboardInterrupt:
         err.print(f"interrupted: {kept}", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(term.EXIT_INTERRUPTED) from None
     except FacecheckError as exc:  # e.g. a cluster worker that cannot load the bundle
         if debug:
             raise
@@ -211,26 +197,26 @@ def scan(
     except OSError as exc:  # the machine's fault, not a file's: a full disk, a read-only or vanished folder, a closed pipe
         if _INTERRUPTED:
             err.print(f"interrupted: {kept}", markup=False)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(term.EXIT_INTERRUPTED) from None
         if debug:
             raise
         raise _fail(f"cannot write {_output_named(exc, csv_out, json_out, jsonl_out, report_dir)}: "
-                    f"{exc.strerror or exc}; {kept}", EXIT_OUTPUT) from None
+                    f"{exc.strerror or exc}; {kept}", term.EXIT_OUTPUT) from None
     except Exception as exc:  # a bug, not a bad file: one line, no output file, details with --debug
         if _INTERRUPTED:
             err.print(f"interrupted: {kept}", markup=False)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(term.EXIT_INTERRUPTED) from None
         if debug:
             raise
         raise _fail(f"internal error ({type(exc).__name__}: {exc}); {kept}; rerun with --debug",
-                    EXIT_FILE_FAILED) from None
+                    term.EXIT_FILE_FAILED) from None
     if table_mode:
         report.render_table(results, Console(highlight=False, emoji=False))
     if not quiet:
         err.print(f"{len(files)} file(s) scanned, {n_failed} failed", markup=False)
     if page is not None:
         err.print(f"report written to {report.printable(str(Path(report_dir) / 'index.html'))}", markup=False)
-    raise typer.Exit(EXIT_FILE_FAILED if n_failed else EXIT_OK)
+    raise typer.Exit(term.EXIT_FILE_FAILED if n_failed else term.EXIT_OK)
 
 
 def _output_named(exc: OSError, *targets) -> str:
@@ -245,7 +231,7 @@ def _output_named(exc: OSError, *targets) -> str:
     return " or ".join(dict.fromkeys(named)) or "the output"
 
 
-@app.command(cls=Command, epilog=INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
+@app.command(cls=Command, epilog=term.INFO_EXIT_HELP, short_help="Describe the model and what its verdicts mean.")
 def info(
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle folder (default: the shipped model)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
@@ -266,7 +252,7 @@ def info(
     print(describe_bundle(path, manifest) if verbose else describe_for_analysts(path, manifest))
 
 
-@app.command(cls=Command, epilog=TRAIN_EXIT_HELP, short_help="Fit a model bundle on your own camera photos.")
+@app.command(cls=Command, epilog=term.TRAIN_EXIT_HELP, short_help="Fit a model bundle on your own camera photos.")
 def train(
     photos: list[Path] = typer.Argument(..., metavar="PHOTOS", help="Folders of camera photographs (with EXIF where possible), searched recursively.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model bundle to (must not exist unless --force)."),
@@ -298,13 +284,14 @@ def train(
 
     Never give it AI-generated images: everything it sees is taken as photographic.
     """
-    try:
-        import torch  # noqa: F401  (the appearance and trace witnesses train in torch)
-    except ImportError:
-        raise _fail("training needs torch, which is not installed: pip install 'facecheck[train]' "
-                    "(README: how to take the CPU-only build)") from None
-    from .train.loop import TrainSettings
+    if not gmm_only:
+        try:
+            import torch  # noqa: F401  (the appearance and trace witnesses train in torch)
+        except ImportError:
+            raise _fail("training needs torch, which is not installed: pip install 'facecheck[train]' "
+                        "(README: how to take the CPU-only build); --gmm-only needs none") from None
     from .train.pipeline import train as run_training
+    from .train.settings import TrainSettings
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, input_size=input_size, lr=lr, seed=seed,
                              device=device, checkpoint_minutes=checkpoint_minutes,
@@ -335,7 +322,7 @@ def train(
                               two_sided=[w.strip() for w in two_sided.split(",") if w.strip()])
     except KeyboardInterrupt:
         err.print("interrupted: the last checkpoint is kept; rerun with --resume to continue", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(term.EXIT_INTERRUPTED) from None
     except FacecheckError as exc:
         if debug:
             raise
@@ -343,7 +330,7 @@ def train(
     err.print(f"model bundle written to {bundle}", markup=False)
 
 
-@app.command(cls=Command, epilog=EVALUATE_EXIT_HELP, short_help="Measure AUC and false alarms on folders of real and AI faces.")
+@app.command(cls=Command, epilog=term.EVALUATE_EXIT_HELP, short_help="Measure AUC and false alarms on folders of real and AI faces.")
 def evaluate(
     real: list[Path] = typer.Option(..., "--real", metavar="DIR", help="Folder of real face photos (repeatable)."),
     fake: list[str] = typer.Option(..., "--fake", metavar="NAME=DIR", help="NAME=DIR: folder of one generator's images (repeatable)."),

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from test_train_pipeline import photo_folder  # noqa: F401 (a fixture: 70 camera-like photos)
 
 from facecheck.errors import ConfigError, WeightsError
 from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNetArrays, state_shapes
 from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
+
+# The CLI in a process where importing torch fails as it does where torch is not installed.
+NO_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTorch())
+from facecheck.cli import run
+sys.argv = ["facecheck", *sys.argv[1:]]
+run()
+"""
 
 CONFIGS = [((8, 16, 16, 32), (1, 1, 1, 1), 16), ((8, 8, 16, 16), (2, 1, 2, 1), 8), ((32, 64, 128, 256), (1, 2, 2, 2), 256)]
 
@@ -107,8 +124,7 @@ def test_bad_weights_are_refused(tmp_path, tamper):
 
 def test_a_scan_never_imports_torch(tiny_model_dir, astronaut_path, tmp_path):
     """With torch unimportable, scan and info still work; train says what to install."""
-    script = ("import sys; sys.modules['torch'] = None; from facecheck.cli import run; "
-              "sys.argv = ['facecheck', *sys.argv[1:]]; run()")
+    script = NO_TORCH
     scan = subprocess.run([sys.executable, "-c", script, "scan", str(astronaut_path), "--model", str(tiny_model_dir),
                            "--json", "--stability"], capture_output=True, text=True, timeout=300)
     assert scan.returncode == 0, scan.stderr
@@ -117,3 +133,14 @@ def test_a_scan_never_imports_torch(tiny_model_dir, astronaut_path, tmp_path):
     train = subprocess.run([sys.executable, "-c", script, "train", str(tmp_path), "--out", str(tmp_path / "b")],
                            capture_output=True, text=True, timeout=300)
     assert train.returncode == 2 and "training needs torch" in train.stderr and len(train.stderr.splitlines()) == 1
+
+
+def test_refitting_the_mixtures_needs_no_torch(photo_folder, tiny_model_dir, tmp_path):
+    """`train --gmm-only` keeps the witnesses (the appearance CNN in numpy): it runs with torch unimportable."""
+    script = NO_TORCH
+    out = tmp_path / "refit"
+    done = subprocess.run([sys.executable, "-c", script, "train", str(photo_folder), "--out", str(out), "--gmm-only",
+                           "--init", str(tiny_model_dir), "--false-alarm", "0.1", "-j", "1", "-q"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "manifest.json").read_text())["false_alarm"] == 0.1

@@ -6,7 +6,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -20,28 +20,7 @@ from ..scan.exif import TAG_NAMES
 from .data import Pool
 from .exif_ranking import manipulation_loss, pairwise_accuracy, ranking_loss_per_tag
 from .manipulate import MANIPULATIONS, manipulate, random_sample
-
-CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyper-parameters of the pretext training (stored in the checkpoint and the bundle)."""
-
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    manipulation_weight: float = 1.0
-    warmup_steps: int = 100
-    seed: int = 0
-    input_size: int = 128
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    blocks: tuple[int, ...] = (1, 2, 2, 2)
-    embed_dim: int = 256
-    checkpoint_minutes: float = 5.0
-    device: str = "cpu"
-    tasks: tuple[str, ...] = ("exif", "manipulation")
+from .settings import CHECKPOINT, TrainSettings
 
 
 def _lr_at(step: int, total: int, s: TrainSettings) -> float:

@@ -23,7 +23,7 @@ from ..model.witnesses.appearance import AppearanceWitness
 from ..scan.inputs import CROP_SCALE, InputSpec
 from .calibrate import fit_fused
 from .data import Pool, build_pool, witness_inputs
-from .loop import CHECKPOINT, Trainer, TrainSettings
+from .settings import CHECKPOINT, TrainSettings
 
 MIN_PHOTOS = 20
 
@@ -104,6 +104,8 @@ def appearance_builder(**_) -> WitnessBuilder:
 
     def build(run: TrainingRun) -> Witness:
         import torch
+
+        from .loop import Trainer
 
         s = run.settings
         trainer = Trainer(s, run.work, log=run.log)
