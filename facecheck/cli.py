@@ -275,6 +275,7 @@ def train(
     fusion: str = typer.Option("stouffer", "--fusion", help="How witnesses are fused: stouffer (normal quantiles of each witness's p-value among held-out real faces, summed) or sum (standardised log-likelihoods summed, facecheck 0.4.0)."),
     two_sided: str = typer.Option("cooc,npr", "--two-sided", help="Witnesses for which a face too typical of real faces is unusual too (comma-separated; '' for none). Names the bundle does not have are ignored."),
     trace_steps: int = typer.Option(2500, "--trace-steps", min=1, help="Training steps of the trace witness (32 real/re-rendered pairs each)."),
+    witness_option: list[str] = typer.Option([], "--witness-option", metavar="NAME=VALUE", help="An option of a chosen witness's training (its class's train_options), repeatable; overrides --trace-steps."),
     histories: int = typer.Option(2, "--histories", min=0, help="Random processing histories (resize, blur, JPEG) per real face for the mixtures, besides the face as it is."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for the pre-scan."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
@@ -296,15 +297,15 @@ def train(
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, input_size=input_size, lr=lr, seed=seed,
                              device=device, checkpoint_minutes=checkpoint_minutes,
                              tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
-    chosen = [w.strip() for w in witnesses.split(",") if w.strip()]
-    from .model.witnesses import KINDS, witness_class
+    from .model.witnesses import chosen_kinds, training_options, witness_class
 
-    known = tuple(KINDS)
-    if not chosen or set(chosen) - set(known) or len(set(chosen)) != len(chosen):
-        raise _fail(f"--witnesses {witnesses}: choose one or more of {', '.join(known)}")
-
-    # Each witness says how it trains (Witness.training_builder), in the order given.
+    # Each witness says how it trains (Witness.training_builder, its train_options), in the order given.
     options = {"trace_steps": trace_steps, "seed": seed, "device": device, "checkpoint_minutes": checkpoint_minutes}
+    try:
+        chosen = chosen_kinds(witnesses)
+        options.update(training_options(chosen, witness_option))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     builders = [witness_class(name).training_builder(**options) for name in chosen]
     if fusion not in ("stouffer", "sum"):
         raise _fail(f"--fusion {fusion}: choose stouffer or sum")

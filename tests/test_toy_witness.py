@@ -43,9 +43,9 @@ class ToyWitness(FixedWitness):
         return cls(spec=spec, name=name)
 
 
-def _train_and_scan(runner, kind, photos, bundle, photo):
+def _train_and_scan(runner, kind, photos, bundle, photo, *options):
     """Train a bundle of one witness of `kind` through the CLI, then scan `photo` with it: (manifest, JSON rows)."""
-    result = runner.invoke(app, ["train", str(photos), "--out", str(bundle), "--witnesses", kind, "-j", "1", "-q"],
+    result = runner.invoke(app, ["train", str(photos), "--out", str(bundle), "--witnesses", kind, "-j", "1", "-q", *options],
                            env={"XDG_CACHE_HOME": str(bundle.parent / "cache")})
     assert result.exit_code == 0, result.output
     scanned = runner.invoke(app, ["scan", str(photo), "--model", str(bundle), "--json"])
@@ -100,6 +100,7 @@ class RowWitness(Witness):
     kind = "toy_row"
     summary = "the colours along the middle row of the face"
     file_suffix = ".json"
+    train_options = {"row_size": 24}  # train --witness-option row_size=N
 
     def __init__(self, *, spec: RowSpec = RowSpec(), name: str = "toy_row"):
         self.spec, self.name = spec, name
@@ -127,8 +128,8 @@ class RowWitness(Witness):
         return cls(spec=spec, name=name)
 
     @classmethod
-    def training_builder(cls, **options):
-        return lambda run: cls()
+    def training_builder(cls, row_size: int = 24, **options):
+        return lambda run: cls(spec=RowSpec(size=row_size))
 
 
 def test_a_witness_with_a_new_kind_of_input_needs_one_spec_class_and_one_entry(monkeypatch, photo_folder, tmp_path,
@@ -136,11 +137,25 @@ def test_a_witness_with_a_new_kind_of_input_needs_one_spec_class_and_one_entry(m
     monkeypatch.setitem(KINDS, "toy_row", (__name__, "RowWitness"))
     monkeypatch.setitem(SPEC_TYPES, "toy_row", RowSpec)
     runner, bundle = CliRunner(), tmp_path / "row_bundle"
-    manifest, rows = _train_and_scan(runner, "toy_row", photo_folder, bundle, astronaut_path)
-    assert manifest["witnesses"][0]["config"]["spec"] == {"type": "toy_row", "size": 24}
+    manifest, rows = _train_and_scan(runner, "toy_row", photo_folder, bundle, astronaut_path,
+                                     "--witness-option", "row_size=16")  # its own training option, from its class
+    assert manifest["witnesses"][0]["config"]["spec"] == {"type": "toy_row", "size": 16}
     faces = [r for r in rows if r["face_index"] is not None]
     assert faces and all(list(r["witnesses"]) == ["toy_row"] and np.isfinite(r["loglik"]) for r in faces)
     # Without its entry, the bundle's input type is unknown: refused with a clear error, not a traceback.
     monkeypatch.delitem(SPEC_TYPES, "toy_row")
     result = runner.invoke(app, ["scan", str(astronaut_path), "--model", str(bundle), "--json"])
     assert result.exit_code == 2 and "toy_row" in result.stderr
+
+
+def test_a_witness_option_must_belong_to_a_chosen_witness(monkeypatch, tmp_path):
+    monkeypatch.setitem(KINDS, "toy_row", (__name__, "RowWitness"))
+    runner = CliRunner()
+    for options, said in ((["--witness-option", "row_size=16"], "(none)"),  # spectrum has no training option
+                          (["--witnesses", "toy_row", "--witness-option", "rows=16"], "(row_size)"),
+                          (["--witnesses", "toy_row", "--witness-option", "row_size=big"], "row_size needs a value of type int")):
+        args = ["train", str(tmp_path), "--out", str(tmp_path / "b"), *options]
+        if "--witnesses" not in options:
+            args += ["--witnesses", "spectrum"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and said in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr

@@ -246,9 +246,9 @@ def test_resume_after_kill_gives_the_same_model(photo_folder, tmp_path, uninterr
 _CLI_SCRIPT = """
 import sys
 from functools import partial
-import facecheck.train.loop as loop
-loop.TrainSettings = partial(loop.TrainSettings, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16,
-                             warmup_steps=2)
+import facecheck.train.settings as settings
+settings.TrainSettings = partial(settings.TrainSettings, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16,
+                                     warmup_steps=2)
 from facecheck.cli import run
 sys.argv = ["facecheck", "train", *sys.argv[1:]]
 run()

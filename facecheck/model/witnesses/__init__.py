@@ -13,7 +13,8 @@ from pathlib import Path
 from ...errors import WeightsError
 from .base import CropSpec, PatchSpec, Witness, spec_from_dict
 
-__all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "load_witness", "spec_from_dict", "witness_class"]
+__all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "chosen_kinds", "load_witness", "spec_from_dict",
+           "training_options", "witness_class"]
 
 # kind -> (module, class name): a module of this package, or any importable module by its absolute name
 # (a witness defined elsewhere joins with one line here, or at run time: KINDS["mine"] = ("mymodule", "Mine")).
@@ -50,6 +51,31 @@ def witness_class(kind: object) -> type[Witness]:
         return getattr(import_module(f".{module}", __name__) if module in _OWN else import_module(module), cls)
     except ImportError as exc:
         raise WeightsError(f"witness kind {kind!r} is not available in this installation ({exc})") from None
+
+
+def chosen_kinds(text: str) -> list[str]:
+    """The registered kinds named in `--witnesses a,b,c`, in order; ValueError for none, an unknown one or a repeat."""
+    chosen = [w.strip() for w in text.split(",") if w.strip()]
+    if not chosen or set(chosen) - set(KINDS) or len(set(chosen)) != len(chosen):
+        raise ValueError(f"--witnesses {text}: choose one or more of {', '.join(KINDS)}")
+    return chosen
+
+
+def training_options(kinds: list[str], items: list[str]) -> dict:
+    """{name: value} of `--witness-option NAME=VALUE` items, each an option of one of `kinds`' trainers
+    (`Witness.train_options`), its value parsed as its default's type; ValueError naming a bad item."""
+    accepted = {k: v for kind in kinds for k, v in witness_class(kind).train_options.items()}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in accepted:
+            known = ", ".join(sorted(accepted)) or "none"
+            raise ValueError(f"--witness-option {item!r}: use NAME=VALUE with NAME an option of the chosen witnesses ({known})")
+        try:
+            out[name] = type(accepted[name])(value)
+        except ValueError:
+            raise ValueError(f"--witness-option {item!r}: {name} needs a value of type {type(accepted[name]).__name__}") from None
+    return out
 
 
 def load_witness(path: str | Path, config: dict, *, name: str, device: str = "cpu") -> Witness:

@@ -63,6 +63,9 @@ class Witness:
     # "module:function" that makes its training builder, imported only when `facecheck train` asks for it
     # (so that the model never imports training code); None: nothing to train.
     trainer: str | None = None
+    # {name: default} of the options its trainer takes besides seed, device and checkpoint_minutes
+    # (`facecheck train --witness-option NAME=VALUE`).
+    train_options: dict = {}
 
     @classmethod
     def training_builder(cls, **options):

@@ -115,6 +115,7 @@ class TraceWitness(Witness):
 
     # Trained on real patches against their re-rendered copies, `trace_steps` steps.
     trainer = "facecheck.train.trace_loop:trace_builder"
+    train_options = {"trace_steps": 2500}
 
     def save(self, path: str | Path) -> None:
         save_state(self.network, path)
