@@ -87,7 +87,7 @@ def scan(
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Confirm low-confidence detections with dlib's CNN face detector, so patches and prints are not scored."),
     c2pa_trust: Optional[Path] = typer.Option(None, "--c2pa-trust", metavar="PEM", help="Check C2PA signers against the trust-anchor certificates in this PEM file (none ship with facecheck: without it a valid signature reads 'signer not checked against a trust list')."),
     report_dir: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Also write a self-contained HTML report (index.html, thumbnails, face crops) into DIR."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu (the CNN in numpy) or cuda (in torch, on the GPU; needs facecheck[train])."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -341,7 +341,7 @@ def evaluate(
     perturb: Optional[str] = typer.Option(None, "--perturb", help="Also score after benign perturbations, e.g. jpeg75,resize0.5,blur1."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw ROC curves and histograms (needs matplotlib: facecheck[report])."),
     jobs: int = typer.Option(2, "-j", "--jobs", min=1, help="Parallel workers for decoding and detection."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu (the CNN in numpy) or cuda (in torch, on the GPU; needs facecheck[train])."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress output."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
