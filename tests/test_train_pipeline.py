@@ -18,11 +18,12 @@ from PIL import Image
 
 from facecheck.errors import ConfigError, TrainingDataError
 from facecheck.model.witnesses import CropSpec, PatchSpec
+from facecheck.model.witnesses.appearance import AppearanceWitness
 from facecheck.train import data as train_data
 from facecheck.train.calibrate import fit_fused, fit_scorer
 from facecheck.train.data import SPLITS, _cut, build_pool, split_of, witness_inputs
 from facecheck.train.loop import CHECKPOINT, TrainSettings
-from facecheck.train.pipeline import TrainingRun, appearance_builder, train
+from facecheck.train.pipeline import TrainingRun, train
 
 TINY = dict(input_size=32, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), embed_dim=16, batch_size=16, warmup_steps=2)
 
@@ -128,7 +129,6 @@ def test_train_refuses_existing_bundle_and_too_few_photos(photo_folder, tmp_path
 
 def _wide_witness(run: TrainingRun):
     """A witness builder: an untrained appearance witness on the whole box (scale 1.0, cut from the photos)."""
-    from facecheck.model.witnesses.appearance import AppearanceWitness
     from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
 
     assert run.files("train") and all(p.is_file() for p in run.files("select"))
@@ -144,7 +144,7 @@ def test_train_end_to_end_then_scan(photo_folder, tmp_path, astronaut_path):
 
     before = {p: p.read_bytes() for p in photo_folder.iterdir()}
     out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=2, **TINY),
-                cache_dir=tmp_path / "cache", n_jobs=1, witness_builders=[appearance_builder(), _wide_witness])
+                cache_dir=tmp_path / "cache", n_jobs=1, witness_builders=[AppearanceWitness.training_builder(), _wide_witness])
     model = load_model(out)
     manifest = model.manifest
     assert manifest["training"]["photos"]["files"] == 71 and manifest["training"]["photos"]["unreadable"] == 1

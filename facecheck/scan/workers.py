@@ -1,5 +1,5 @@
 """How a batch uses the CPUs: joblib's loky worker processes, which exit when the process that started
-them dies, and the torch threads of the process that scores while they work.
+them dies, and the compute threads (BLAS, torch) of the process that scores while they work.
 
 loky keeps idle workers for reuse and they wait on a queue, so a scan killed by SIGKILL, the OOM killer or
 a pre-emption used to leave them (and the resource trackers they keep open) running until a reboot. Each

@@ -103,8 +103,6 @@ def appearance_builder(**_) -> WitnessBuilder:
     `AppearanceWitness.trainer` names it; the train command's options are in the run's settings."""
 
     def build(run: TrainingRun) -> Witness:
-        import torch
-
         from .loop import Trainer
 
         s = run.settings
@@ -113,7 +111,7 @@ def appearance_builder(**_) -> WitnessBuilder:
         if run.resume and trainer.resume():
             run.log(f"resumed from {run.work / CHECKPOINT} at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}")
         elif run.init is not None:
-            trainer.load_init({k: torch.from_numpy(np.array(v)) for k, v in run.init.network.state.items()})
+            trainer.load_init(run.init.extractor().network.state_dict())
         photo_pool, faces = run.pools[0], run.faces
         has_exif = np.isfinite(photo_pool.exif).any(axis=1)
         # An ablation without a task simply gets no samples for it.
@@ -127,7 +125,6 @@ def appearance_builder(**_) -> WitnessBuilder:
         ))
         return AppearanceWitness(trainer.extractor, scale=CROP_SCALE)
 
-    build.kind = AppearanceWitness.kind
     return build
 
 
@@ -216,7 +213,7 @@ def train(
         witnesses, history = list(init_model.witnesses), []
         summary["extractor"] = f"from {init_model.path} (not retrained)"
     else:
-        builders = [appearance_builder()] if witness_builders is None else list(witness_builders)
+        builders = [AppearanceWitness.training_builder()] if witness_builders is None else list(witness_builders)
         appearance = any(getattr(b, "kind", None) == AppearanceWitness.kind for b in builders)
         if init is not None and not appearance:
             raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")

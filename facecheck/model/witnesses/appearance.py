@@ -27,6 +27,22 @@ _EPS = 1e-5  # torch's BatchNorm default
 _BATCH = 1  # faces per product: the fastest on one thread (measured), and a face's features never depend on its batch
 
 
+def stem_width(widths: tuple[int, ...]) -> int:
+    """Channels of FaceNet's first (full-resolution) convolution."""
+    return max(8, widths[0] // 2)
+
+
+def block_layout(widths: tuple[int, ...], blocks: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(c_in, c_out, stride) of each of FaceNet's residual blocks, in order: the first block of every stage
+    after the first halves the resolution; a block whose stride or width changes has a projection shortcut."""
+    out, c_in = [], widths[0]
+    for stage, (width, n) in enumerate(zip(widths, blocks)):
+        for j in range(n):
+            out.append((c_in, width, 2 if (j == 0 and stage > 0) else 1))
+            c_in = width
+    return out
+
+
 def state_shapes(widths: tuple[int, ...], blocks: tuple[int, ...], embed_dim: int, n_tags: int = 4) -> dict[str, tuple]:
     """The state_dict FaceNet(widths, blocks, embed_dim) has: {key: shape}, computed without torch."""
     shapes: dict[str, tuple] = {}
@@ -37,18 +53,16 @@ def state_shapes(widths: tuple[int, ...], blocks: tuple[int, ...], embed_dim: in
     def bn(key: str, c: int) -> None:
         shapes.update({f"{key}.{p}": (c,) for p in _BN[:4]} | {f"{key}.num_batches_tracked": ()})
 
-    stem = max(8, widths[0] // 2)
+    stem = stem_width(widths)
     conv("stem.0", 3, stem, 3), bn("stem.1", stem), conv("stem.3", stem, widths[0], 3), bn("stem.4", widths[0])
-    i, c_in = 0, widths[0]
-    for stage, (width, n) in enumerate(zip(widths, blocks)):
-        for j in range(n):
-            stride = 2 if (j == 0 and stage > 0) else 1
-            p = f"stages.{i}"
-            conv(f"{p}.conv1", c_in, width, 3), bn(f"{p}.bn1", width), conv(f"{p}.conv2", width, width, 3), bn(f"{p}.bn2", width)
-            if stride != 1 or c_in != width:
-                conv(f"{p}.shortcut.0", c_in, width, 1), bn(f"{p}.shortcut.1", width)
-            i, c_in = i + 1, width
-    shapes["project.0.weight"], shapes["project.0.bias"] = (embed_dim, 2 * c_in), (embed_dim,)
+    layout = block_layout(widths, blocks)
+    for i, (c_in, width, stride) in enumerate(layout):
+        p = f"stages.{i}"
+        conv(f"{p}.conv1", c_in, width, 3), bn(f"{p}.bn1", width), conv(f"{p}.conv2", width, width, 3), bn(f"{p}.bn2", width)
+        if stride != 1 or c_in != width:
+            conv(f"{p}.shortcut.0", c_in, width, 1), bn(f"{p}.shortcut.1", width)
+    c_out = layout[-1][1] if layout else widths[0]
+    shapes["project.0.weight"], shapes["project.0.bias"] = (embed_dim, 2 * c_out), (embed_dim,)
     bn("project.1", embed_dim)
     shapes["exif_head.weight"], shapes["exif_head.bias"] = (n_tags, embed_dim), (n_tags,)
     shapes["manipulation_head.weight"], shapes["manipulation_head.bias"] = (1, embed_dim), (1,)
@@ -92,14 +106,12 @@ class FaceNetArrays:
         self.mean = np.asarray(config["mean"], np.float32)
         self.std = np.asarray(config["std"], np.float32)
         self._stem = [(*_folded(state, "stem.0", "stem.1"), 3, 1), (*_folded(state, "stem.3", "stem.4"), 3, 2)]
-        self._blocks, i = [], 0
-        for stage, n in enumerate(net["blocks"]):
-            for j in range(n):
-                stride, p = 2 if (j == 0 and stage > 0) else 1, f"stages.{i}"
-                short = (*_folded(state, f"{p}.shortcut.0", f"{p}.shortcut.1"), 1, stride) if f"{p}.shortcut.0.weight" in state else None
-                self._blocks.append(((*_folded(state, f"{p}.conv1", f"{p}.bn1"), 3, stride),
-                                     (*_folded(state, f"{p}.conv2", f"{p}.bn2"), 3, 1), short))
-                i += 1
+        self._blocks = []
+        for i, (c_in, width, stride) in enumerate(block_layout(net["widths"], net["blocks"])):
+            p = f"stages.{i}"
+            short = (*_folded(state, f"{p}.shortcut.0", f"{p}.shortcut.1"), 1, stride) if stride != 1 or c_in != width else None
+            self._blocks.append(((*_folded(state, f"{p}.conv1", f"{p}.bn1"), 3, stride),
+                                 (*_folded(state, f"{p}.conv2", f"{p}.bn2"), 3, 1), short))
         scale = state["project.1.weight"] / np.sqrt(state["project.1.running_var"] + _EPS)
         self._project = ((state["project.0.weight"].T * scale).astype(np.float32),
                          ((state["project.0.bias"] - state["project.1.running_mean"]) * scale + state["project.1.bias"]).astype(np.float32))
@@ -196,7 +208,7 @@ class AppearanceWitness(Witness):
         return self.extractor().transform(inputs)
 
     def extractor(self):
-        """The torch FeatureExtractor of the same weights (imports torch): for fine-tuning and GPUs."""
+        """The torch FeatureExtractor of the same weights (imports torch): for fine-tuning and GPUs; built once."""
         if self._torch is None:
             import torch
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError, WeightsError
-from .appearance import MAX_BLOCKS
+from .appearance import MAX_BLOCKS, block_layout, stem_width
 from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
 N_EXIF_TAGS = 4
@@ -60,22 +60,19 @@ class FaceNet(nn.Module):
     ):
         super().__init__()
         self.widths, self.blocks, self.embed_dim = tuple(widths), tuple(blocks), int(embed_dim)
-        stem_width = max(8, widths[0] // 2)
+        stem = stem_width(widths)
         self.stem = nn.Sequential(
-            nn.Conv2d(3, stem_width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(stem_width),
+            nn.Conv2d(3, stem, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(stem),
             nn.ReLU(inplace=True),
-            nn.Conv2d(stem_width, widths[0], 3, 2, 1, bias=False),
+            nn.Conv2d(stem, widths[0], 3, 2, 1, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         )
-        layers, c_in = [], widths[0]
-        for i, (width, n_blocks) in enumerate(zip(widths, blocks)):
-            for j in range(n_blocks):
-                layers.append(_Block(c_in, width, 2 if (j == 0 and i > 0) else 1))
-                c_in = width
-        self.stages = nn.Sequential(*layers)
-        self.project = nn.Sequential(nn.Linear(2 * c_in, embed_dim), nn.BatchNorm1d(embed_dim))
+        layout = block_layout(widths, blocks)
+        self.stages = nn.Sequential(*(_Block(c_in, c_out, stride) for c_in, c_out, stride in layout))
+        c_out = layout[-1][1] if layout else widths[0]
+        self.project = nn.Sequential(nn.Linear(2 * c_out, embed_dim), nn.BatchNorm1d(embed_dim))
         self.exif_head = nn.Linear(embed_dim, N_EXIF_TAGS)
         self.manipulation_head = nn.Linear(embed_dim, 1)
 
