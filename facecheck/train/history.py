@@ -40,7 +40,7 @@ class History:
         if self.blur > 0:
             out = blur(out, self.blur)
         if self.sharpen > 0:
-            soft = cv2.GaussianBlur(out, (0, 0), 1.0)
+            soft = blur(out, 1.0)
             out = cv2.addWeighted(out, 1 + self.sharpen, soft, -self.sharpen, 0)
         for q in self.jpeg:
             out = jpeg(out, q)
