@@ -3,51 +3,33 @@
 from __future__ import annotations
 
 import os
+from itertools import islice
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from .config import Config
-from .errors import ConfigError
 from .model.bundle import Model, load_model
 from .model.verdict import REAL, UNCERTAIN, VerdictRule, is_grayscale
 from .output.results import FaceScore, ScanResult
 from .scan.io import find_images
 from .scan.prepare import Prepared, name_of, prepare
-from .scan.workers import compute_threads
-
-
-def verdict_rule(model: Model, config: Config = Config()) -> VerdictRule:
-    """How `scan` turns scores into verdicts: the bundle's real scores at `config.false_alarm` (default the
-    bundle's rate) with the uncertain band up to `config.uncertain`; ConfigError when the bundle cannot."""
-    real = model.real_scores
-    if real is None:
-        if config.false_alarm is not None and config.false_alarm != model.false_alarm:
-            raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so its false-alarm rate is "
-                              f"fixed at {model.false_alarm}; refit it with `facecheck train --gmm-only` to choose another")
-        if config.uncertain is not None:
-            raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so it has no uncertain band; "
-                              f"refit it with `facecheck train --gmm-only` to get one")
-        # Two verdicts at the bundle's own threshold (its rate may even be unrecorded).
-        rate = model.false_alarm if model.false_alarm is not None else 0.0
-        return VerdictRule(false_alarm=rate, uncertain=rate, threshold=model.threshold)
-    false_alarm = model.false_alarm if config.false_alarm is None else config.false_alarm
-    try:
-        return VerdictRule.make(real, false_alarm=false_alarm, uncertain=config.uncertain, threshold=model.threshold)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+from .scan.workers import compute_threads, prepare_files
 
 
 def score_batch(sources: list, prepared: list[Prepared], model: Model, rule: VerdictRule) -> list[ScanResult]:
-    """Run the faces of a batch of files through every witness together, then fuse and decide."""
+    """Score a batch of prepared files: their faces, and each stability perturbation of them, go through every
+    witness as one batch; then fuse, decide and make one ScanResult per file."""
     with_faces = [p for p in prepared if p.faces]
     fused, per_face, perturbed = iter(()), iter(()), {}
     if with_faces:
-        scores, witnesses = model.score({name: np.concatenate([p.inputs[name] for p in with_faces]) for name in model.specs})
-        fused, per_face = iter(scores), iter(witnesses)
-        for kind in with_faces[0].perturbed:
-            stacked = {name: np.concatenate([p.perturbed[kind][name] for p in with_faces]) for name in model.specs}
-            perturbed[kind] = iter(model.score(stacked)[0])
+        kinds = list(with_faces[0].perturbed)
+        groups = [[p.inputs for p in with_faces], *([p.perturbed[kind] for p in with_faces] for kind in kinds)]
+        scores, witnesses = model.score({name: np.concatenate([x[name] for group in groups for x in group])
+                                         for name in model.specs})
+        n = len(scores) // len(groups)
+        fused, per_face = iter(scores[:n]), iter(witnesses[:n])
+        perturbed = {kind: iter(scores[n * (i + 1):n * (i + 2)]) for i, kind in enumerate(kinds)}
     threshold = rule.threshold
     results = []
     for source, prep in zip(sources, prepared):
@@ -80,7 +62,7 @@ def scan_image(
 ) -> ScanResult:
     """Scan one image (a path or an (H, W, 3) uint8 RGB array) and return its faces' verdicts."""
     model = model or load_model(device=config.device)
-    return score_batch([image], [prepare(image, model.specs, config)], model, verdict_rule(model, config))[0]
+    return score_batch([image], [prepare(image, model.specs, config)], model, VerdictRule.for_model(model, config))[0]
 
 
 def scan_paths(
@@ -100,20 +82,6 @@ def scan_paths(
     yield from scan_files(files, model, config=config)
 
 
-def prepare_files(files: list, specs: dict, config: Config = Config()) -> Iterator[Prepared]:
-    """Decode, detect and cut every file for `specs`, in order; in `config.n_jobs` worker processes, which
-    start at once, when there are more files than one batch (else here, as the results are read)."""
-    if config.n_jobs > 1 and len(files) > config.batch_files:
-        from joblib import delayed
-
-        from .scan.workers import parallel
-
-        # dlib's detector holds the GIL, so threads run it one at a time (slower than serial, measured):
-        # worker processes prepare the files, in order, while this process runs the networks.
-        return parallel(config.n_jobs, return_as="generator", batch_size=2)(delayed(prepare)(f, specs, config) for f in files)
-    return (prepare(f, specs, config) for f in files)
-
-
 def scan_files(
     files: Iterable[str | os.PathLike], model: Model | None = None, *, config: Config = Config(),
     prepared: Iterator[Prepared] | None = None,
@@ -126,15 +94,10 @@ def scan_files(
     """
     files = list(files)
     model = model or load_model(device=config.device)
-    rule = verdict_rule(model, config)
-    if prepared is None:
-        prepared = prepare_files(files, model.specs, config)
-    chunk: list = []
+    rule = VerdictRule.for_model(model, config)
     with compute_threads(config.cnn_threads):
-        for item in zip(files, prepared):
-            chunk.append(item)
-            if len(chunk) == config.batch_files:
-                yield from score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)
-                chunk = []
-        if chunk:
+        if prepared is None:
+            prepared = prepare_files(files, model.specs, config)
+        items = zip(files, prepared)
+        while chunk := list(islice(items, config.batch_files)):
             yield from score_batch([f for f, _ in chunk], [p for _, p in chunk], model, rule)

@@ -16,7 +16,7 @@ from . import __version__
 from . import terminal as term
 from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
-from .model.verdict import DEFAULT_UNCERTAIN
+from .model.verdict import DEFAULT_UNCERTAIN, VerdictRule
 from .terminal import Bar, Command, Group, err, progress
 
 app = typer.Typer(
@@ -111,11 +111,12 @@ def scan(
     absence proves nothing: they never change a verdict.
     """
     from . import cluster  # Dask itself is imported only for --dask
-    from .api import prepare_files, scan_files, verdict_rule
+    from .api import scan_files
     from .model.bundle import bundle_specs, load_model
     from .output import report, stream
     from .output.html_report import HtmlReport
     from .scan.io import empty_folders, find_images
+    from .scan.workers import prepare_files
 
     early = None
     try:
@@ -145,7 +146,7 @@ def scan(
         if early is not None and loaded.specs != early_specs:
             early.close()
             early = None
-        rule = verdict_rule(loaded, config)
+        rule = VerdictRule.for_model(loaded, config)
         page = None if report_dir is None else HtmlReport(report_dir, loaded, rule, inputs=files,
                                                           outputs=(csv_out, json_out, jsonl_out))
         plan = None if jsonl_out is None else stream.plan_jsonl(

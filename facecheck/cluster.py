@@ -15,10 +15,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from .api import score_batch, verdict_rule
+from .api import score_batch
 from .config import Config
 from .errors import ConfigError, FacecheckError, WeightsError
 from .model.bundle import Model, bundle_sha256, is_shipped, load_model
+from .model.verdict import VerdictRule
 from .output.results import ScanResult
 from .scan.prepare import prepare
 
@@ -79,7 +80,7 @@ def scan_files(files: list, client, model: str | os.PathLike | None, loaded: Mod
     if not files:
         return
     sha = bundle_sha256(loaded)
-    threshold = verdict_rule(loaded, config).threshold  # of the error rows, as the workers' rows have it
+    threshold = VerdictRule.for_model(loaded, config).threshold  # of the error rows, as the workers' rows have it
     bundle = None if is_shipped(loaded.path) else str(Path(loaded.path).resolve())
     names = [str(f) for f in files]
     batches = iter([names[i:i + config.batch_files] for i in range(0, len(names), config.batch_files)])
@@ -124,7 +125,7 @@ def _lost_connection(exc: BaseException) -> bool:
 def _scan_batch(files: list[str], bundle: str | None, sha: str, config: Config) -> list[ScanResult]:
     """Task run on a worker: prepare then score a batch of files with the worker's copy of the bundle."""
     model = _worker_model(bundle, sha, config.device)
-    return score_batch(files, [prepare(f, model.specs, config) for f in files], model, verdict_rule(model, config))
+    return score_batch(files, [prepare(f, model.specs, config) for f in files], model, VerdictRule.for_model(model, config))
 
 
 @lru_cache(maxsize=2)

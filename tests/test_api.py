@@ -12,10 +12,10 @@ from conftest import make_broken_files, write_image
 from PIL import Image
 
 import facecheck
-from facecheck.api import ScanResult, scan_image, scan_paths, verdict_rule
+from facecheck.api import ScanResult, scan_image, scan_paths
 from facecheck.config import Config
 from facecheck.model.bundle import ENV_VAR
-from facecheck.model.verdict import AI_GENERATED, REAL
+from facecheck.model.verdict import AI_GENERATED, REAL, VerdictRule
 from facecheck.scan.detect import detect_faces
 from facecheck.scan.inputs import crop_face
 from facecheck.scan.io import load_image
@@ -39,7 +39,7 @@ def test_scan_image_on_the_astronaut(astronaut_path, tiny_model):
         assert math.isfinite(face.loglik)
         assert face.threshold == tiny_model.threshold
         assert face.margin == face.loglik - face.threshold
-        assert face.verdict == verdict_rule(tiny_model).decide(face.loglik)
+        assert face.verdict == VerdictRule.for_model(tiny_model).decide(face.loglik)
         assert (face.verdict == REAL) == (face.loglik >= face.threshold)
     # The tiny model was fitted on the astronaut's face: it is real; the mission patch is not a face.
     assert result.faces[0].verdict == REAL
@@ -71,7 +71,7 @@ def test_scan_with_two_witnesses_fuses_their_standardised_log_likelihoods(astron
         assert list(face.witnesses) == ["appearance", "appearance_1"]
         expected = sum((ll - model.scorer.mean_[w]) / model.scorer.std_[w] for w, ll in face.witnesses.items())
         assert face.loglik == pytest.approx(expected, rel=1e-9)
-        assert face.verdict == verdict_rule(model).decide(face.loglik)
+        assert face.verdict == VerdictRule.for_model(model).decide(face.loglik)
     assert result.faces[0].witnesses["appearance"] != result.faces[0].witnesses["appearance_1"]
 
 

@@ -13,8 +13,9 @@ import torch
 from test_train_pipeline import photo_folder  # noqa: F401 (a fixture: 70 camera-like photos)
 
 from facecheck.errors import ConfigError, WeightsError
-from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNetArrays, state_shapes
+from facecheck.model.witnesses.appearance import AppearanceWitness, FaceNetArrays
 from facecheck.model.witnesses.facenet import FaceNet, FeatureExtractor
+from facecheck.model.witnesses.layout import state_shapes
 
 # The CLI in a process where importing torch fails as it does where torch is not installed.
 NO_TORCH = """

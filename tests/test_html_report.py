@@ -117,11 +117,12 @@ def test_report_renders_in_headless_chromium(scanned, tmp_path):
 
 
 def test_an_interrupted_report_leaves_nothing(tmp_path, astronaut_path, tiny_model):
-    from facecheck.api import scan_image, verdict_rule
+    from facecheck.api import scan_image
+    from facecheck.model.verdict import VerdictRule
     from facecheck.output.html_report import HtmlReport
 
     result = scan_image(astronaut_path, tiny_model)
-    page = HtmlReport(tmp_path / "report", tiny_model, verdict_rule(tiny_model))
+    page = HtmlReport(tmp_path / "report", tiny_model, VerdictRule.for_model(tiny_model))
     with pytest.raises(KeyboardInterrupt), page:
         page.write(result)
         raise KeyboardInterrupt
@@ -149,13 +150,14 @@ def test_report_refuses_a_symlink(tmp_path, astronaut_path, tiny_model_dir):
 
 
 def test_a_file_gone_before_its_thumbnail_keeps_its_row(tmp_path, astronaut_path, tiny_model):
-    from facecheck.api import scan_image, verdict_rule
+    from facecheck.api import scan_image
+    from facecheck.model.verdict import VerdictRule
     from facecheck.output.html_report import HtmlReport
 
     photo = Path(shutil.copy(astronaut_path, tmp_path / "a.jpg"))
     result = scan_image(photo, tiny_model)
     photo.write_bytes(b"\xff\xd8\xff now broken")  # changed between the scan and the page
-    page = HtmlReport(tmp_path / "report", tiny_model, verdict_rule(tiny_model))
+    page = HtmlReport(tmp_path / "report", tiny_model, VerdictRule.for_model(tiny_model))
     with page:
         page.write(result)
         page.close()

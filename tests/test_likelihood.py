@@ -67,6 +67,15 @@ def test_fit_is_reproducible_with_a_seed():
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical"])
+def test_a_faces_score_does_not_depend_on_its_batch(covariance_type):
+    """Bit for bit: a face scores the same alone as among others (a scan's batches, --stability's copies)."""
+    X = _real_faces(300, 0)
+    s = FaceScorer(3, covariance_type=covariance_type, n_dims=8).fit(X)
+    probe = _real_faces(40, 5)
+    assert np.array_equal(np.concatenate([s.score_samples(probe[i : i + 1]) for i in range(40)]), s.score_samples(probe))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied", "spherical"])
 def test_save_load_round_trip_gives_identical_scores(tmp_path, covariance_type):
     X = _real_faces(300, 0)
     s = FaceScorer(2, covariance_type=covariance_type, n_dims=None).fit(X).calibrate(_real_faces(100, 1))

@@ -20,7 +20,7 @@ from ..scan.inputs import InputSpec, spec_from_dict
 from ..scan.workers import compute_threads
 from .likelihood import REAL_SCORES_FILE, FaceScorer, FusedScorer, load_real_scores
 from .verdict import RealScores
-from .witnesses import Witness, check_name, load_witness
+from .witnesses import Witness, check_name, load_witness, probe_features
 
 BUNDLE_FORMAT = "facecheck-bundle/2"
 # facecheck 0.2.0's bundles: one extractor.pt and scorer.npz, read as a bundle of one appearance witness.
@@ -29,8 +29,6 @@ MANIFEST = "manifest.json"
 EXTRACTOR_FILE = "extractor.pt"  # LEGACY_FORMAT only
 SCORER_FILE = "scorer.npz"  # LEGACY_FORMAT only
 MAX_WITNESSES = 16
-# A witness's input for one face, in uint8 values: the load-time probe must not allocate gigabytes.
-MAX_INPUT_VALUES = 1 << 26
 ENV_VAR = "FACECHECK_MODEL"
 MANIFEST_MAX_BYTES = 8 * 1024 * 1024
 
@@ -98,6 +96,9 @@ def read_manifest(path: str | os.PathLike) -> dict:
     files = manifest.get("files")
     if not isinstance(files, dict) or not needed <= files.keys():
         raise WeightsError(f"{path / MANIFEST}: manifest lists no weights or scorer file for some witness")
+    real = manifest.get("real_scores")
+    if real is not None and (not isinstance(real, dict) or real.get("file") not in files):
+        raise WeightsError(f"{path / MANIFEST}: its real_scores file is not among the bundle's checked files")
     for name, expected in files.items():
         file = path / name
         if Path(name).name != name or name == MANIFEST:
@@ -197,18 +198,33 @@ class Model:
 
     def score(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[dict[str, float]]]:
         """Fused scores (N,) and each face's {witness name: log-likelihood} of stacked inputs {name: (N, ...)}."""
-        logliks = self.scorer.witness_scores(self.features(inputs))
+        features = self.features(inputs)
+        logliks = self.scorer.witness_scores(features)
         per_face = [dict(zip(logliks, values)) for values in zip(*(ll.tolist() for ll in logliks.values()))]
         return self.scorer.fuse(logliks), per_face
 
 
 def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -> Model:
-    """Locate, verify (sha256) and load a bundle; raises WeightsError with the reason."""
+    """Locate, verify (sha256) and load a bundle; raises WeightsError with the reason.
+
+    A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused here,
+    rather than failing as an internal error at the first face of a scan: one blank face goes through
+    every witness and its mixture.
+    """
     path = locate(model)
     manifest = read_manifest(path)
     entries = witness_entries(manifest, path)
     witnesses = [load_witness(path / e["weights"], e["config"], name=e["name"], device=device) for e in entries]
-    scorers = {e["name"]: FaceScorer.load(path / e["scorer"]) for e in entries}
+    try:
+        with compute_threads(1):  # one face: a second thread only waits for a core
+            probe = probe_features(witnesses)
+        scorers = {e["name"]: FaceScorer.load(path / e["scorer"]) for e in entries}
+        for name, scorer in scorers.items():
+            score = scorer.score_samples(probe[name])
+            if not np.all(np.isfinite(score)):
+                raise ValueError(f"witness {name!r} scores a blank face {score}")
+    except ValueError as exc:
+        raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({exc})") from None
     try:
         if manifest["format"] == LEGACY_FORMAT:  # the fused score is the log-likelihood itself
             legacy = scorers["appearance"]
@@ -217,41 +233,13 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu") -
         else:
             fusion = {**manifest["fusion"], "threshold": manifest["threshold"], "false_alarm": manifest["false_alarm"]}
             if manifest.get("real_scores") is not None:
-                fusion["real_scores"] = load_real_scores(path / _real_scores_file(manifest))
-        scorer = FusedScorer.from_parts(scorers, fusion)
+                fusion["real_scores"] = load_real_scores(path / manifest["real_scores"]["file"])
+        fused = FusedScorer.from_parts(scorers, fusion)
     except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
         raise WeightsError(f"{path}: unusable fusion in the manifest ({exc})") from None
-    if scorer.threshold_ is None or not np.isfinite(scorer.threshold_):
+    if fused.threshold_ is None or not np.isfinite(fused.threshold_):
         raise WeightsError(f"{path}: the scorer has no calibrated threshold")
-    # A bundle whose parts do not fit (edited, or forged together with its sha256 list) is refused
-    # here, rather than failing as an internal error at the first face of a scan.
-    with compute_threads(1):  # one face: a second thread only waits for a core
-        problem = _probe(witnesses, scorer)
-    if problem:
-        raise WeightsError(f"{path}: the witnesses, scorers and manifest do not fit together ({problem})")
-    return Model(witnesses=witnesses, scorer=scorer, manifest=manifest, path=path)
-
-
-def _real_scores_file(manifest: dict) -> str:
-    """The manifest's real-scores file, which must be one of its sha256-checked files."""
-    name = manifest["real_scores"]["file"]
-    if name not in manifest["files"]:
-        raise ValueError(f"real_scores file {name!r} is not among the bundle's checked files")
-    return name
-
-
-def _probe(witnesses: list[Witness], scorer: FusedScorer) -> str | None:
-    """Score one blank face through every witness; what went wrong, or None."""
-    try:
-        features = {}
-        for w in witnesses:
-            if int(np.prod(w.spec.shape)) > MAX_INPUT_VALUES:
-                return f"witness {w.name!r} wants inputs of shape {w.spec.shape}"
-            features[w.name] = w.transform(np.zeros((1, *w.spec.shape), np.uint8))
-        probe = scorer.score_samples(features)
-        return None if np.shape(probe) == (1,) and np.all(np.isfinite(probe)) else f"probe score {probe!r}"
-    except Exception as exc:  # any failure here means the same: not a usable bundle
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return Model(witnesses=witnesses, scorer=fused, manifest=manifest, path=path)
 
 
 def resave_bundle(src: str | os.PathLike, out: str | os.PathLike, *, force: bool = False) -> Path:

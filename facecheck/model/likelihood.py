@@ -93,7 +93,8 @@ class FaceScorer:
         return X
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean_) / self.scale_) @ self.components_.T
+        # einsum, not BLAS: a face's score is the same to the last bit alone or in any batch.
+        return np.einsum("nf,df->nd", (X - self.mean_) / self.scale_, self.components_)
 
     def _require_fit(self) -> None:
         if not hasattr(self, "means_"):
@@ -349,7 +350,8 @@ def _check_shapes(scorer: FaceScorer) -> None:
 
 
 def _mixture_loglik(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, prec_chol: np.ndarray, kind: str) -> np.ndarray:
-    """log sum_k w_k N(z; mu_k, Sigma_k) per row, from Cholesky factors of the precisions (scikit-learn's layout).
+    """log sum_k w_k N(z; mu_k, Sigma_k) per row, from Cholesky factors of the precisions (scikit-learn's layout);
+    each row's value does not depend on the others (einsum, not BLAS).
 
     Z : (n, d); means : (k, d); prec_chol : (k, d, d) full, (d, d) tied, (k, d) diag, (k,) spherical.
     """
@@ -360,15 +362,15 @@ def _mixture_loglik(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, prec_
         maha = (y**2).sum(axis=2)
     elif kind == "tied":
         log_det = np.log(np.diag(prec_chol)).sum()
-        maha = (((Z @ prec_chol)[:, None, :] - (means @ prec_chol)[None]) ** 2).sum(axis=2)
+        maha = ((np.einsum("nd,de->ne", Z, prec_chol)[:, None, :] - (means @ prec_chol)[None]) ** 2).sum(axis=2)
     elif kind == "diag":
         log_det = np.log(prec_chol).sum(axis=1)
         prec = prec_chol**2
-        maha = (means**2 * prec).sum(axis=1) - 2 * Z @ (means * prec).T + (Z**2) @ prec.T
+        maha = (means**2 * prec).sum(axis=1) - 2 * np.einsum("nd,kd->nk", Z, means * prec) + np.einsum("nd,kd->nk", Z**2, prec)
     else:  # spherical
         log_det = d * np.log(prec_chol)
         prec = prec_chol**2
-        maha = (means**2).sum(axis=1) * prec - 2 * (Z @ means.T) * prec + np.outer((Z**2).sum(axis=1), prec)
+        maha = (means**2).sum(axis=1) * prec - 2 * np.einsum("nd,kd->nk", Z, means) * prec + np.outer((Z**2).sum(axis=1), prec)
     joint = -0.5 * (d * np.log(2 * np.pi) + maha) + log_det + np.log(weights)
     top = joint.max(axis=1, keepdims=True)
     return (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]

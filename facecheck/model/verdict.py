@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+from ..config import Config
+from ..errors import ConfigError
 
 REAL = "real"
 UNCERTAIN = "uncertain"
@@ -68,6 +72,15 @@ class RealScores:
         return np.histogram(self.scores_, bins=bins)
 
 
+class Calibrated(Protocol):
+    """What a verdict rule reads of a loaded bundle (a `Model`)."""
+
+    path: object
+    threshold: float
+    false_alarm: float | None
+    real_scores: RealScores | None
+
+
 @dataclass(frozen=True)
 class VerdictRule:
     """How a score becomes a verdict: `ai-generated` under the threshold at `false_alarm` (p_real at most
@@ -101,6 +114,28 @@ class VerdictRule:
             raise ValueError("a VerdictRule needs real scores or a threshold")
         return cls(false_alarm=false_alarm, uncertain=uncertain, threshold=float(threshold), real_scores=real_scores,
                    uncertain_threshold=top)
+
+    @classmethod
+    def for_model(cls, model: Calibrated, config: Config = Config()) -> "VerdictRule":
+        """How `scan` turns the bundle's scores into verdicts: its real scores at `config.false_alarm` (default
+        the bundle's rate) with the uncertain band up to `config.uncertain`; ConfigError when the bundle cannot."""
+        real, false_alarm, uncertain = model.real_scores, config.false_alarm, config.uncertain
+        if real is None:
+            if false_alarm is not None and false_alarm != model.false_alarm:
+                raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so its false-alarm rate "
+                                  f"is fixed at {model.false_alarm}; refit it with `facecheck train --gmm-only` to "
+                                  "choose another")
+            if uncertain is not None:
+                raise ConfigError(f"{model.path}: this bundle stores no held-out real scores, so it has no uncertain "
+                                  "band; refit it with `facecheck train --gmm-only` to get one")
+            # Two verdicts at the bundle's own threshold (its rate may even be unrecorded).
+            rate = model.false_alarm if model.false_alarm is not None else 0.0
+            return cls(false_alarm=rate, uncertain=rate, threshold=model.threshold)
+        try:
+            return cls.make(real, false_alarm=model.false_alarm if false_alarm is None else false_alarm,
+                            uncertain=uncertain, threshold=model.threshold)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def p_real(self, score: np.ndarray | float) -> np.ndarray | None:
         """`RealScores.p_real` of the scores, or None without real scores."""

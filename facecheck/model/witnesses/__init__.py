@@ -10,11 +10,13 @@ import re
 from importlib import import_module
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import WeightsError
 from .base import CropSpec, PatchSpec, Witness, spec_from_dict
 
-__all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "chosen_kinds", "load_witness", "spec_from_dict",
-           "training_options", "witness_class"]
+__all__ = ["KINDS", "CropSpec", "PatchSpec", "Witness", "check_name", "chosen_kinds", "load_witness", "probe_features",
+           "spec_from_dict", "training_options", "witness_class"]
 
 # kind -> (module, class name): a module of this package, or any importable module by its absolute name
 # (a witness defined elsewhere joins with one line here, or at run time: KINDS["mine"] = ("mymodule", "Mine")).
@@ -27,6 +29,9 @@ KINDS = {
     "npr": ("npr", "NprWitness"),
     "minmax": ("minmax", "MinMaxWitness"),
 }
+
+# A witness's input for one face, in uint8 values: the load-time probe must not allocate gigabytes.
+MAX_INPUT_VALUES = 1 << 26
 
 _OWN = frozenset(m for m, _ in KINDS.values())  # the modules of this package (the rest: absolute names)
 
@@ -85,3 +90,17 @@ def load_witness(path: str | Path, config: dict, *, name: str, device: str = "cp
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
     return cls.load(path, config, name=name, device=device)
+
+
+def probe_features(witnesses: list[Witness]) -> dict[str, np.ndarray]:
+    """Each witness's features {name: (1, d)} of one blank face, as a loaded bundle checks its parts;
+    ValueError saying what went wrong (a witness that cannot transform its own input is not usable)."""
+    features = {}
+    for w in witnesses:
+        if int(np.prod(w.spec.shape)) > MAX_INPUT_VALUES:
+            raise ValueError(f"witness {w.name!r} wants inputs of shape {w.spec.shape}")
+        try:
+            features[w.name] = w.transform(np.zeros((1, *w.spec.shape), np.uint8))
+        except Exception as exc:  # any failure here means the same: not a usable bundle
+            raise ValueError(f"witness {w.name!r}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None
+    return features

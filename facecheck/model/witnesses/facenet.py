@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError, WeightsError
-from .appearance import MAX_BLOCKS, block_layout, stem_width
+from .layout import MAX_BLOCKS, block_layout, stem_width
 from .networks import embed_batches, load_state, resolve_device, save_state, to_tensor
 
 N_EXIF_TAGS = 4
