@@ -27,28 +27,24 @@ from ..model.witnesses.trace import TraceNet, TraceWitness
 from .history import random_history
 from .loop import _lr_at
 from .rerender import matched_smooth, random_decoder, rerender
+from .settings import RunSettings
 
 CHECKPOINT = "trace_checkpoint.pt"
 CLASSIC = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4, cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
-class TraceSettings:
+class TraceSettings(RunSettings):
     """Hyper-parameters of the trace witness's training (stored in the checkpoint and the bundle)."""
 
-    steps: int = 2500
-    pairs_per_batch: int = 32
     lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    seed: int = 0
-    patch: int = 64
-    grid: int = 2
     widths: tuple[int, ...] = (24, 48, 96, 128)
     embed_dim: int = 128
+    steps: int = 2500
+    pairs_per_batch: int = 32
+    patch: int = 64
+    grid: int = 2
     smooth_share: float = 0.5
-    checkpoint_minutes: float = 5.0
-    device: str = "cpu"
 
 
 def make_pair(image: np.ndarray, rng: np.random.Generator, size: int = 64, smooth_share: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

@@ -93,6 +93,14 @@ class FixedWitness(Witness):
     file_suffix = ".json"
     label = "fixed"
     n_features: int
+    min_size, size_multiple = 8, 1  # the patch sizes it can describe
+
+    def _set_spec(self, spec: PatchSpec, name: str) -> None:
+        """Take `spec` and `name`; ConfigError for a patch size the witness cannot describe."""
+        if spec.size < self.min_size or spec.size % self.size_multiple:
+            multiple = f"a multiple of {self.size_multiple}, " if self.size_multiple > 1 else ""
+            raise ConfigError(f"patch size {spec.size}: the {self.label} witness needs {multiple}at least {self.min_size} px")
+        self.spec, self.name = spec, name
     chunk = 128  # faces per batch: bounded memory, since float copies of a training set's patches would not fit
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
@@ -151,6 +159,14 @@ class ChoiceWitness(FixedWitness):
 
     option: str
     choices: tuple
+    default: tuple  # the parts taken when none is chosen
+
+    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), name: str | None = None, **choice):
+        """`spec`: the face's patches; `name`: default the kind; one keyword, `option`, for the chosen parts."""
+        if set(choice) - {self.option}:
+            raise TypeError(f"{type(self).__name__}() takes spec, name and {self.option}, not {', '.join(choice)}")
+        setattr(self, self.option, self.chosen(choice.get(self.option, self.default)))
+        self._set_spec(spec, self.kind if name is None else name)
 
     @classmethod
     def chosen(cls, values) -> tuple:

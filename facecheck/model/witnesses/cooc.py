@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ConfigError
-from .base import ChoiceWitness, PatchSpec, histograms
+from .base import ChoiceWitness, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("spam", "spam2", "rgb")
@@ -34,14 +33,7 @@ class CoocWitness(ChoiceWitness):
     kind = "cooc"
     summary = "how neighbouring pixels depend on each other (co-occurrences of residuals) at the image's own resolution; nothing learned"
     label = "co-occurrence"
-    option, choices = "blocks", BLOCKS
-
-    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = BLOCKS,
-                 name: str = "cooc"):
-        blocks = self.chosen(blocks)
-        if spec.size < 8:
-            raise ConfigError(f"patch size {spec.size}: the co-occurrence witness needs at least 8 px")
-        self.spec, self.blocks, self.name = spec, blocks, name
+    option, choices, default = "blocks", BLOCKS, BLOCKS
 
     @property
     def n_features(self) -> int:

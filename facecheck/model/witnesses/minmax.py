@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ConfigError
-from .base import ChoiceWitness, PatchSpec, histograms
+from .base import ChoiceWitness, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 ORDERS = (1, 2, 3)
@@ -51,16 +50,10 @@ class MinMaxWitness(ChoiceWitness):
 
     kind = "minmax"
     label = "non-linear residual"
-    option, choices = "orders", ORDERS
+    min_size, size_multiple = 16, 1
+    option, choices, default = "orders", ORDERS, ORDERS
     summary = ("whether a pixel departs from all its neighbours or from some only (min/max residuals, as steganalysis does) "
                "at the image's own resolution; nothing learned")
-
-    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), orders: tuple[int, ...] = ORDERS,
-                 name: str = "minmax"):
-        orders = self.chosen(orders)
-        if spec.size < 16:
-            raise ConfigError(f"patch size {spec.size}: the non-linear residual witness needs at least 16 px")
-        self.spec, self.orders, self.name = spec, orders, name
 
     @property
     def n_features(self) -> int:

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ConfigError
-from .base import ChoiceWitness, PatchSpec, histograms
+from .base import ChoiceWitness, histograms
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("block2", "phase4", "energy")
@@ -45,16 +44,10 @@ class NprWitness(ChoiceWitness):
 
     kind = "npr"
     label = "up-sampling-trace"
-    option, choices = "blocks", BLOCKS
+    min_size, size_multiple = 16, 4
+    option, choices, default = "blocks", BLOCKS, DEFAULT_BLOCKS
     summary = ("whether pixels of the same 2 x 2 or 4 x 4 block are tied together, as a generator's up-sampling leaves them, "
                "at the image's own resolution; nothing learned")
-
-    def __init__(self, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0), blocks: tuple[str, ...] = DEFAULT_BLOCKS,
-                 name: str = "npr"):
-        blocks = self.chosen(blocks)
-        if spec.size < 16 or spec.size % 4:
-            raise ConfigError(f"patch size {spec.size}: the up-sampling-trace witness needs a multiple of 4, at least 16 px")
-        self.spec, self.blocks, self.name = spec, blocks, name
 
     @property
     def n_features(self) -> int:
