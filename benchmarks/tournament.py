@@ -31,8 +31,9 @@ from facecheck.scan.nuisance import STAT_NAMES as STATS  # noqa: E402
 QUANT = STATS.index("jpeg_quant")  # the same-format pair: StyleGAN against the FFHQ photos of its own format
 
 
-def candidates() -> dict:
-    """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle)."""
+def candidates(cache: Path) -> dict:
+    """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle; the
+    surprise witness's coder from `fit_surprise.py`'s counts in `cache`, when they are there)."""
     from facecheck.model.bundle import load_model
     from facecheck.model.witnesses.base import PatchSpec
     from facecheck.model.witnesses.cooc import CoocWitness
@@ -40,6 +41,7 @@ def candidates() -> dict:
     from facecheck.model.witnesses.npr import NprWitness
     from facecheck.model.witnesses.selfdesc import SelfDescWitness
     from facecheck.model.witnesses.spectrum import SpectrumWitness
+    from facecheck.model.witnesses.surprise import SurpriseWitness
 
     shipped = {w.name: w for w in load_model(None).witnesses}
     return {
@@ -59,6 +61,9 @@ def candidates() -> dict:
         "npr_phase": NprWitness(blocks=("phase4", "energy")),
         "minmax1": MinMaxWitness(orders=(1,)),
         "minmax23": MinMaxWitness(orders=(2, 3)),
+        # Coding cost against expected cost under a context coder of real faces (after ZED).
+        **({"surprise": SurpriseWitness.fit(np.load(cache / "surprise_counts.npy"))}
+           if (cache / "surprise_counts.npy").exists() else {}),
     }
 
 
@@ -188,7 +193,7 @@ def main() -> int:
 
     data, cache = Path(args.data), Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    all_w = candidates()
+    all_w = candidates(cache)
     names = [n.strip() for n in args.witnesses.split(",") if n.strip()]
     faces, sources = training_faces(data, Path.home() / ".cache" / "facecheck")
     log(f"{len(faces)} training faces from {len(set(sources))} sources")

@@ -50,7 +50,7 @@ class MinMaxWitness(ChoiceWitness):
 
     kind = "minmax"
     label = "non-linear residual"
-    min_size, size_multiple = 16, 1
+    min_size = 16
     option, choices, default = "orders", ORDERS, ORDERS
     summary = ("whether a pixel departs from all its neighbours or from some only (min/max residuals, as steganalysis does) "
                "at the image's own resolution; nothing learned")
