@@ -4,7 +4,8 @@
 #   scripts/train_default.sh [OUT]   (default OUT: ./default_model; copy it into weights/ to ship it)
 # 1. The appearance witness: the pretext tasks, 2 epochs (the 0.2.0 recipe; about 13 minutes).
 # 2. The bundle: that witness kept as it is (--init, --epochs 0), the spectrum, co-occurrence and
-#    up-sampling-trace witnesses (nothing to train), every mixture fitted on real faces each with 2 random
+#    up-sampling-trace witnesses (nothing to train), the surprise witness (its coder fitted on the
+#    training-split faces), every mixture fitted on real faces each with 2 random
 #    processing histories, fused by Stouffer's rule (cooc and npr two-sided: too typical counts as unusual)
 #    and calibrated (about 25 minutes).
 set -euo pipefail
@@ -16,4 +17,4 @@ if [ ! -f "$OUT.appearance/manifest.json" ]; then
     --histories 0 --epochs 2 --seed 0 --resume
 fi
 facecheck train "$DATA/exif_photos" --faces "$DATA/real_faces" --out "$OUT" --init "$OUT.appearance" --epochs 0 \
-  --witnesses appearance,spectrum,cooc,npr --fusion stouffer --two-sided cooc,npr --histories 2 --seed 0 --false-alarm 0.01
+  --witnesses appearance,spectrum,cooc,npr,surprise --fusion stouffer --two-sided cooc,npr --histories 2 --seed 0 --false-alarm 0.01

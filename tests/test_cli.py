@@ -361,7 +361,7 @@ def test_info_of_the_shipped_model_says_how_it_fuses():
     assert result.exit_code == 0
     (fusion,) = [line for line in result.stdout.splitlines() if line.startswith("fusion:")]
     assert fusion.startswith("fusion:        Stouffer") and fusion.endswith("two-sided (too typical is unusual too): cooc, npr")
-    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("witness:")] == ["appearance", "spectrum", "cooc", "npr"]
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("witness:")] == ["appearance", "spectrum", "cooc", "npr", "surprise"]
 
 
 def test_info_of_a_legacy_bundle(legacy_model_dir):
@@ -377,7 +377,7 @@ def test_info_for_analysts_says_what_the_model_is_and_what_p_real_means():
     out = result.stdout
     lines = out.splitlines()
     assert lines[0].startswith("model:       the shipped model (written by facecheck ")
-    assert [line.split()[0] for line in lines if line.startswith("  ")][:4] == ["appearance", "spectrum", "cooc", "npr"]
+    assert [line.split()[0] for line in lines if line.startswith("  ")][:5] == ["appearance", "spectrum", "cooc", "npr", "surprise"]
     assert "fused by:    Stouffer's rule" in out
     assert "9,635 real faces" in out and "no AI-generated image" in out  # the shipped bundle's training record
     assert "ai-generated when p_real is at most 1%" in out and "uncertain up to 20%" in out

@@ -28,6 +28,7 @@ KINDS = {
     "selfdesc": ("selfdesc", "SelfDescWitness"),
     "npr": ("npr", "NprWitness"),
     "minmax": ("minmax", "MinMaxWitness"),
+    "surprise": ("surprise", "SurpriseWitness"),
 }
 
 # A witness's input for one face, in uint8 values: the load-time probe must not allocate gigabytes.

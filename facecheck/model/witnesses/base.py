@@ -135,13 +135,19 @@ class FixedWitness(Witness):
         return lambda run: cls()
 
     @classmethod
+    def patch_spec(cls, config: dict) -> PatchSpec:
+        """The manifest config's patch spec; ValueError (KeyError, TypeError) for one the witness cannot take."""
+        spec = spec_from_dict(config["spec"])
+        if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
+            raise ValueError(f"the {cls.label} witness needs a patch spec of 8-512 px and grid 1-8")
+        return spec
+
+    @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str | None = None, device: str = "cpu") -> "FixedWitness":
         """Rebuild from the manifest's `config`, checked against the file at `path` (JSON, at most 4 KiB)."""
         name = cls.kind if name is None else name
         try:
-            spec = spec_from_dict(config["spec"])
-            if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
-                raise ValueError(f"the {cls.label} witness needs a patch spec of 8-512 px and grid 1-8")
+            spec = cls.patch_spec(config)
             if Path(path).stat().st_size > 4096:
                 raise ValueError("file too large")
             data = json.loads(Path(path).read_text(encoding="utf-8"))
