@@ -34,7 +34,7 @@ def main() -> int:
     witness = SurpriseWitness()
     log(f"cutting {len(pick)} of {len(train)} training-split faces")
     inputs = witness_inputs(faces.subset(pick), witness.spec, n_jobs=2)
-    counts = sum(SurpriseWitness.counts(inputs[i:i + 128]) for i in range(0, len(inputs), 128))
+    counts = SurpriseWitness.counts(inputs)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, counts)
     log(f"{int(counts[0].sum()):,} residuals per scale -> {args.out}")

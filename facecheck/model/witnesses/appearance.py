@@ -22,8 +22,9 @@ from .layout import MAX_BLOCKS, MAX_WIDTH, block_layout, state_shapes
 
 MAX_INPUT_SIZE = 1024
 _EPS = 1e-5  # torch's BatchNorm default
-_BATCH = 1  # faces per product: the fastest on one thread (measured), and a face's features never depend on its batch
-# (nor, on one BLAS thread, on the caller's thread count)
+# Faces per product: the fastest on one thread (measured); with BLAS on one thread, a face's features depend
+# neither on its batch nor on the caller's thread count.
+_BATCH = 1
 
 
 def _folded(state: dict, conv: str, bn: str) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,10 @@ import numpy as np
 from ...errors import ConfigError, WeightsError
 from ...scan.inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
 
-__all__ = ["ChoiceWitness", "CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms", "spec_from_dict"]
+__all__ = ["LUMA", "ChoiceWitness", "CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms",
+           "spec_from_dict"]
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB -> luminance (BT.601), what the fixed witnesses describe
 
 
 def histograms(codes: np.ndarray, bins: int) -> np.ndarray:
@@ -94,6 +97,7 @@ class FixedWitness(Witness):
     label = "fixed"
     n_features: int
     min_size, size_multiple = 8, 1  # the patch sizes it can describe
+    chunk = 128  # faces per batch: bounded memory, since float copies of a training set's patches would not fit
 
     def _set_spec(self, spec: PatchSpec, name: str) -> None:
         """Take `spec` and `name`; ConfigError for a patch size the witness cannot describe."""
@@ -101,7 +105,6 @@ class FixedWitness(Witness):
             multiple = f"a multiple of {self.size_multiple}, " if self.size_multiple > 1 else ""
             raise ConfigError(f"patch size {spec.size}: the {self.label} witness needs {multiple}at least {self.min_size} px")
         self.spec, self.name = spec, name
-    chunk = 128  # faces per batch: bounded memory, since float copies of a training set's patches would not fit
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, n_features) float32 of each face's patches (N, P, S, S, 3) uint8, in batches of `chunk`."""

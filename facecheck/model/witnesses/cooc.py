@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ChoiceWitness, histograms
+from .base import LUMA, ChoiceWitness, histograms
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("spam", "spam2", "rgb")
 
 
@@ -42,7 +41,7 @@ class CoocWitness(ChoiceWitness):
     def features(self, inputs: np.ndarray) -> np.ndarray:
         """(N, n_features) float32 of (N, P, S, S, 3) uint8 patches: the chosen blocks' histograms, square-rooted."""
         rgb = inputs.astype(np.int16)  # (N, P, S, S, 3)
-        luma = np.rint(inputs @ _LUMA).astype(np.int16)
+        luma = np.rint(inputs @ LUMA).astype(np.int16)
         parts = []
         if "spam" in self.blocks:
             parts += _spam(luma, order=1, q=1, t=3)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ChoiceWitness, histograms
+from .base import LUMA, ChoiceWitness, histograms
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 ORDERS = (1, 2, 3)
 _T = 2
 _M = 2 * _T + 1
@@ -61,7 +60,7 @@ class MinMaxWitness(ChoiceWitness):
 
     def features(self, inputs: np.ndarray) -> np.ndarray:
         """(N, n_features) float32 of (N, P, S, S, 3) uint8 patches (see the module's docstring)."""
-        x = np.rint(inputs @ _LUMA).astype(np.int16)  # (N, P, S, S)
+        x = np.rint(inputs @ LUMA).astype(np.int16)  # (N, P, S, S)
         parts = []
         for order in self.orders:
             lo, hi = _minmax(x, order)

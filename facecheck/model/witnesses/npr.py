@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ChoiceWitness, histograms
+from .base import LUMA, ChoiceWitness, histograms
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLOCKS = ("block2", "phase4", "energy")
 # The default: the period-4 block alone (the 2 x 2 block histograms added nothing on dev; weights/MODEL_CARD.md).
 DEFAULT_BLOCKS = ("phase4", "energy")
@@ -55,7 +54,7 @@ class NprWitness(ChoiceWitness):
 
     def features(self, inputs: np.ndarray) -> np.ndarray:
         """(N, n_features) float32 of (N, P, S, S, 3) uint8 patches (see the module's docstring)."""
-        x = np.rint(inputs @ _LUMA).astype(np.int16)  # (N, P, S, S)
+        x = np.rint(inputs @ LUMA).astype(np.int16)  # (N, P, S, S)
         dh = x[..., :, 1:] - x[..., :, :-1]  # dh[..., j]: column j to j + 1
         dv = x[..., 1:, :] - x[..., :-1, :]
         parts = []

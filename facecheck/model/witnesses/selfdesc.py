@@ -20,9 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from .base import FixedWitness, PatchSpec
+from .base import LUMA, FixedWitness, PatchSpec
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # 5 x 5 neighbourhood minus the centre, one of each point-symmetric pair (the other is its negation).
 _HALF = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) > (0, 0)]
 _LAGS = ((0, 1), (1, 0), (1, 1), (1, -1), (0, 2), (2, 0))
@@ -50,7 +49,7 @@ class SelfDescWitness(FixedWitness):
     def features(self, inputs: np.ndarray) -> np.ndarray:
         """(N, n_features) float32 of (N, P, S, S, 3) uint8 patches (see the module's docstring)."""
         rgb = inputs.astype(np.float32)
-        luma = rgb @ _LUMA  # (N, P, S, S)
+        luma = rgb @ LUMA  # (N, P, S, S)
         w, resid = _fit(luma, [_shift(luma, dy, dx) + _shift(luma, -dy, -dx) for dy, dx in _HALF], border=2)
         var = (resid**2).mean(axis=(1, 2, 3)) + 1e-6
         lags = [_lagged(resid, dy, dx) / var for dy, dx in _LAGS]

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ...errors import ConfigError
-from .base import FixedWitness, PatchSpec
+from .base import LUMA, FixedWitness, PatchSpec
 
 _KV3 = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
 
@@ -48,7 +48,7 @@ class SpectrumWitness(FixedWitness):
         rgb = inputs.reshape(n * p, s, s, 3).astype(np.float32)
         resid = np.stack([cv2.filter2D(x, -1, _KV3, borderType=cv2.BORDER_REFLECT) for x in rgb])  # (M, S, S, 3)
         resid -= resid.mean(axis=(1, 2), keepdims=True)
-        parts = [_relative_log_spectrum(resid @ np.array([0.299, 0.587, 0.114], np.float32), self.bins, n, p)]
+        parts = [_relative_log_spectrum(resid @ LUMA, self.bins, n, p)]
         if self.color:
             for chroma in (resid[..., 0] - resid[..., 1], resid[..., 2] - resid[..., 1]):
                 parts.append(_relative_log_spectrum(chroma, self.bins // 2, n, p))

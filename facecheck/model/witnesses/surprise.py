@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import WeightsError
-from .base import FixedWitness, PatchSpec
+from .base import LUMA, FixedWitness, PatchSpec
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # Upper edges of the activity contexts (|a - c| + |b - c| + |b - d| of the causal neighbours).
 EDGES = (0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 90)
 T = 48  # residuals clipped to [-T, T]
 SCALES = (1, 2, 4)
 SHAPE = (len(SCALES), len(EDGES) + 1, 2 * T + 1)  # the coder: log2 probabilities per scale, context, residual
+CODER = {"scales": list(SCALES), "edges": list(EDGES), "clip": T}  # what the manifest records of it
+PATCHES = PatchSpec(size=64, grid=3, scale=1.0)
 
 
 def _prepare(luma: np.ndarray, scale: int) -> np.ndarray:
@@ -58,6 +59,13 @@ def residuals(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return e, np.searchsorted(np.asarray(EDGES), activity, side="left")
 
 
+def coded(inputs: np.ndarray):
+    """(residual + T, context) of (N, P, S, S, 3) uint8 patches' luminance at each of SCALES, in order."""
+    luma = inputs.astype(np.float32) @ LUMA
+    for s in SCALES:
+        yield residuals(_prepare(luma, s))
+
+
 def laplace_tables() -> np.ndarray:
     """A coder fitted on nothing: per context, a discrete Laplace law whose scale grows with the activity."""
     e = np.arange(-T, T + 1)
@@ -80,8 +88,7 @@ class SurpriseWitness(FixedWitness):
     min_size = 16
     file_suffix = ".coder.npz"  # beside its mixture, <name>.npz
 
-    def __init__(self, tables: np.ndarray | None = None, *, spec: PatchSpec = PatchSpec(size=64, grid=3, scale=1.0),
-                 name: str = "surprise"):
+    def __init__(self, tables: np.ndarray | None = None, *, spec: PatchSpec = PATCHES, name: str = "surprise"):
         self._set_spec(spec, name)
         self.tables = laplace_tables() if tables is None else np.asarray(tables, np.float64)
         p = np.exp2(self.tables)
@@ -92,15 +99,16 @@ class SurpriseWitness(FixedWitness):
     def n_features(self) -> int:
         return len(SCALES) * (len(EDGES) + 2)
 
-    @staticmethod
-    def counts(inputs: np.ndarray) -> np.ndarray:
-        """SHAPE residual counts of (N, P, S, S, 3) uint8 patches (what `fit` sums over real faces)."""
-        luma = inputs.astype(np.float32) @ _LUMA
+    @classmethod
+    def counts(cls, inputs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """SHAPE residual counts of (N, P, S, S, 3) uint8 patches (of `rows` only, if given), `chunk` faces at a
+        time: what `fit` takes."""
+        rows = np.arange(len(inputs)) if rows is None else np.asarray(rows)
         k, m = SHAPE[1:]
         out = np.zeros(SHAPE)
-        for i, s in enumerate(SCALES):
-            e, ctx = residuals(_prepare(luma, s))
-            out[i] = np.bincount((ctx * m + e).ravel(), minlength=k * m).reshape(k, m)
+        for start in range(0, len(rows), cls.chunk):
+            for i, (e, ctx) in enumerate(coded(inputs[rows[start:start + cls.chunk]])):
+                out[i] += np.bincount((ctx * m + e).ravel(), minlength=k * m).reshape(k, m)
         return out
 
     @classmethod
@@ -114,21 +122,15 @@ class SurpriseWitness(FixedWitness):
         """Fit the coder on the run's training-split faces as they are (no history; never a fake)."""
 
         def build(run) -> "SurpriseWitness":
-            spec = cls().spec
-            train = np.flatnonzero(run.faces.split == "train")
-            inputs = run.inputs(spec)
-            return cls.fit(sum(cls.counts(inputs[train[i:i + 128]]) for i in range(0, len(train), 128)), spec=spec)
+            return cls.fit(cls.counts(run.inputs(PATCHES), np.flatnonzero(run.faces.split == "train")))
 
         return build
 
     def features(self, inputs: np.ndarray) -> np.ndarray:
-        luma = inputs.astype(np.float32) @ _LUMA
         n, k = len(inputs), SHAPE[1]
         out = []
-        for i, s in enumerate(SCALES):
-            logp = self.tables[i]  # (contexts, 2T + 1), log2
+        for logp, (e, ctx) in zip(self.tables, coded(inputs)):  # logp: (contexts, 2T + 1), log2
             expected = -(np.exp2(logp) * logp).sum(axis=1)  # entropy per context, bits
-            e, ctx = residuals(_prepare(luma, s))
             gap = (-logp[ctx, e] - expected[ctx]).reshape(n, -1)
             flat = (ctx.reshape(n, -1) + (np.arange(n) * k)[:, None]).ravel()
             sums = np.bincount(flat, weights=gap.ravel(), minlength=n * k).reshape(n, k)
@@ -137,7 +139,7 @@ class SurpriseWitness(FixedWitness):
         return np.concatenate(out, axis=1).astype(np.float32)
 
     def params(self) -> dict:
-        return {"scales": list(SCALES), "edges": list(EDGES), "clip": T}
+        return dict(CODER)
 
     def save(self, path: str | Path) -> None:
         buf = io.BytesIO()
@@ -149,7 +151,7 @@ class SurpriseWitness(FixedWitness):
         """Rebuild from the manifest's `config` and the coder at `path` (.npz, arrays only, at most 64 KiB)."""
         try:
             spec = cls.patch_spec(config)
-            if {k: config.get(k) for k in ("scales", "edges", "clip")} != cls().params():
+            if {k: config.get(k) for k in CODER} != CODER:
                 raise ValueError("the manifest describes another coder")
             if Path(path).stat().st_size > 1 << 16:
                 raise ValueError("file too large")
