@@ -1,43 +1,57 @@
-"""Fit the surprise witness's coder on real training faces (the "train" split only; never a fake), for the tournament.
+"""Fit a surprise witness's coder on real training faces (the "train" split only; never a fake), for the tournament.
 
-    python benchmarks/fit_surprise.py [--faces 3000] [--out /tmp/tournament/surprise_counts.npy]
+    python benchmarks/fit_surprise.py [--faces 3000] [--predictor med|ls] [--colour luma|ycc] [--name surprise_ls]
 
-Sums the residual counts of the faces' native-resolution patches, as they are (no history), and writes
-them; `tournament.py` builds `SurpriseWitness.fit(counts)` from that file.
+With no --name, sums the MED coder's residual counts into CACHE/surprise_counts.npy (`tournament.py`'s
+"surprise"); with --name, writes the fitted witness as CACHE/coders/NAME.coder.npz and its manifest record
+NAME.json, which `tournament.py` offers as candidate NAME. The faces' native-resolution patches are read as
+they are (no history), from the tournament's cut inputs when it kept them, else cut here.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tournament import DATA, log, training_faces  # noqa: E402
+from tournament import DATA, _raw, log, training_faces  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=3000)
+    parser.add_argument("--predictor", default="med")
+    parser.add_argument("--colour", default="luma")
+    parser.add_argument("--name", default=None)
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--out", default="/tmp/tournament/surprise_counts.npy")
+    parser.add_argument("--cache", default="/tmp/tournament")
     args = parser.parse_args()
 
-    from facecheck.model.witnesses.surprise import SurpriseWitness
+    from facecheck.model.witnesses.surprise import PATCHES, SurpriseWitness
     from facecheck.train.data import witness_inputs
 
+    cache = Path(args.cache)
     faces, _ = training_faces(Path(args.data), Path.home() / ".cache" / "facecheck")
     train = np.flatnonzero(faces.split == "train")
     pick = np.sort(np.random.default_rng(0).choice(train, size=min(args.faces, len(train)), replace=False))
-    witness = SurpriseWitness()
-    log(f"cutting {len(pick)} of {len(train)} training-split faces")
-    inputs = witness_inputs(faces.subset(pick), witness.spec, n_jobs=2)
-    counts = SurpriseWitness.counts(inputs)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, counts)
-    log(f"{int(counts[0].sum()):,} residuals per scale -> {args.out}")
+    if _raw(cache, PATCHES, "train").exists():  # its first len(faces) rows are the faces as they are
+        inputs, rows = np.load(_raw(cache, PATCHES, "train"), mmap_mode="r"), pick
+    else:
+        log(f"cutting {len(pick)} of {len(train)} training-split faces")
+        inputs, rows = witness_inputs(faces.subset(pick), PATCHES, n_jobs=2), None
+    witness = SurpriseWitness.learn(inputs, rows, predictor=args.predictor, colour=args.colour)
+    if args.name is None:
+        np.save(cache / "surprise_counts.npy", witness.counts(inputs, rows)[0])
+        log(f"counts of {len(pick)} faces -> {cache / 'surprise_counts.npy'}")
+        return 0
+    (cache / "coders").mkdir(parents=True, exist_ok=True)
+    witness.save(cache / "coders" / f"{args.name}.coder.npz")
+    (cache / "coders" / f"{args.name}.json").write_text(json.dumps(witness.config()) + "\n", encoding="utf-8")
+    log(f"{args.name}: {args.predictor} {args.colour} coder of {len(pick)} faces -> {cache / 'coders'}")
     return 0
 
 

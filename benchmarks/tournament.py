@@ -62,8 +62,14 @@ def candidates(cache: Path) -> dict:
         "minmax1": MinMaxWitness(orders=(1,)),
         "minmax23": MinMaxWitness(orders=(2, 3)),
         # Coding cost against expected cost under a context coder of real faces (after ZED).
-        **({"surprise": SurpriseWitness.fit(np.load(cache / "surprise_counts.npy"))}
+        **({"surprise": SurpriseWitness().fit(np.load(cache / "surprise_counts.npy"))}
            if (cache / "surprise_counts.npy").exists() else {}),
+        # The same coder fitted on nothing (per context a Laplace law widening with the activity).
+        "surprise_laplace": SurpriseWitness(),
+        # Other coders `fit_surprise.py --name NAME` fitted (least-squares predictors, chroma planes).
+        **{p.name.removesuffix(".coder.npz"): SurpriseWitness.load(p, json.loads(p.with_suffix("").with_suffix(".json").read_text()),
+                                                                   name="surprise")
+           for p in sorted((cache / "coders").glob("*.coder.npz"))},
     }
 
 
@@ -114,11 +120,19 @@ class _Joint:
         return [x[:, a:b].reshape(len(x), *s.shape) for s, a, b in zip(self.specs, edges[:-1], edges[1:])]
 
 
+def _raw(cache: Path, spec, key: str) -> Path:
+    """Where `features` keeps one spec's cut inputs (uint8) for one key ("train", "cond/group")."""
+    from dataclasses import astuple
+
+    return cache / "inputs" / f"{spec.type}-{'-'.join(f'{v:g}' for v in astuple(spec))}.{key.replace('/', '.')}.npy"
+
+
 def features(witnesses: dict, faces, data: Path, cache: Path, histories: int) -> tuple[dict, dict, dict]:
     """({witness: training features}, {witness: {"cond/group": dev features}}, {"cond/group/stats"|"/source": ...}).
 
     Witnesses without a cache file are computed together (each photo decoded and each dev image
-    detected once), then cached one file per witness.
+    detected once), then cached one file per witness. The cut inputs are kept too, one file per input
+    spec under cache/inputs, so that a new witness reading an input already cut costs only its transform.
     """
     from facecheck.config import Config
     from facecheck.evaluate import largest_inputs, match_format
@@ -129,28 +143,45 @@ def features(witnesses: dict, faces, data: Path, cache: Path, histories: int) ->
     groups = {"real": dev / "real", **{p.name: p for p in sorted((dev / "fake").iterdir()) if p.is_dir()}}
     todo = {n: w for n, w in witnesses.items() if not (cache / f"{n}.npz").exists()}
     if todo:
+        (cache / "inputs").mkdir(exist_ok=True)
         out: dict = {n: {} for n in todo}
-        log(f"{', '.join(todo)}: cutting {len(faces)} training faces x {histories + 1}")
         specs = list(dict.fromkeys(w.spec for w in todo.values()))  # witnesses with the same input share it
-        joint = _Joint([*specs, _Stats()])
-        *cut, stats = joint.split(witness_inputs(faces, joint, n_jobs=2, histories=histories, seed=0))
-        parts = dict(zip(specs, cut))
-        del cut
-        np.save(cache / "train_stats.npy", np.ascontiguousarray(stats).view(np.float64))
+        parts = {s: np.load(_raw(cache, s, "train"), mmap_mode="r") for s in specs if _raw(cache, s, "train").exists()}
+        if missing := [s for s in specs if s not in parts]:
+            log(f"{', '.join(todo)}: cutting {len(faces)} training faces x {histories + 1}")
+            joint = _Joint([*missing, _Stats()])
+            *cut, stats = joint.split(witness_inputs(faces, joint, n_jobs=2, histories=histories, seed=0))
+            np.save(cache / "train_stats.npy", np.ascontiguousarray(stats).view(np.float64))
+            for s, x in zip(missing, cut):
+                np.save(_raw(cache, s, "train"), x)
+                parts[s] = np.load(_raw(cache, s, "train"), mmap_mode="r")
+            del cut
         for n, w in todo.items():
-            out[n]["train"] = w.transform(parts[w.spec])
+            log(f"{n}: training features")
+            out[n]["train"] = np.concatenate([w.transform(parts[w.spec][i:i + 4096]) for i in range(0, len(parts[w.spec]), 4096)])
         del parts
         for cond, transform in (("as_distributed", None), ("matched", match_format)):
             for g, folder in groups.items():
-                log(f"dev {cond}/{g}")
-                files = find_images([folder], recursive=True)
-                got = largest_inputs(files, {n: w.spec for n, w in todo.items()}, transform=transform, config=Config())
-                keep = [i for i, (s, _, _) in enumerate(got) if s == "face"]
+                key = f"{cond}/{g}"
+                meta_file = cache / "inputs" / f"meta.{key.replace('/', '.')}.npz"
+                if meta_file.exists() and all(_raw(cache, s, key).exists() for s in specs):
+                    inputs = {s: np.load(_raw(cache, s, key)) for s in specs}
+                    with np.load(meta_file, allow_pickle=False) as z:
+                        stats, source = z["stats"], z["source"]
+                else:
+                    log(f"dev {key}")
+                    files = find_images([folder], recursive=True)
+                    got = largest_inputs(files, {str(i): s for i, s in enumerate(specs)}, transform=transform, config=Config())
+                    keep = [i for i, (st, _, _) in enumerate(got) if st == "face"]
+                    inputs = {s: np.stack([got[i][1][str(j)] for i in keep]) for j, s in enumerate(specs)}
+                    stats = np.array([got[i][2] for i in keep])
+                    source = np.array([Path(files[i]).relative_to(folder).parts[0] if g == "real" else g for i in keep])
+                    for s, x in inputs.items():
+                        np.save(_raw(cache, s, key), x)
+                    np.savez(meta_file, stats=stats, source=source)
                 for n, w in todo.items():
-                    out[n][f"{cond}/{g}"] = w.transform(np.stack([got[i][1][n] for i in keep]))
-                    out[n][f"{cond}/{g}/stats"] = np.array([got[i][2] for i in keep])
-                    out[n][f"{cond}/{g}/source"] = np.array([Path(files[i]).relative_to(folder).parts[0] if g == "real" else g
-                                                             for i in keep])
+                    out[n][key] = w.transform(inputs[w.spec])
+                    out[n][f"{key}/stats"], out[n][f"{key}/source"] = stats, source
         for n in todo:
             np.savez(cache / f"{n}.npz", **out[n])
         log("features cached")
@@ -181,6 +212,8 @@ def main() -> int:
     parser.add_argument("--loso", default="", help="witnesses or fused sets to also measure leaving one training source "
                         "out (their mixtures refitted once per source), comma-separated: a+b+~c:stouffer (~: two-sided; "
                         "default rule sum)")
+    parser.add_argument("--loso-rows", type=int, default=None, help="fit each leave-one-out mixture on at most this many "
+                        "training rows (default: all of them)")
     parser.add_argument("--out", default=None, help="write every number as JSON here")
     parser.add_argument("--scores", default=None, metavar="DIR", help="write every candidate's dev scores as DIR/scores.csv "
                         "(one column per candidate, with the nuisance statistics), for benchmarks/compare.py --bootstrap "
@@ -304,7 +337,8 @@ def main() -> int:
             combo, _, rule = name.partition(":")
             parts = [p.lstrip("~") for p in combo.split("+")]
             report["loso"][name] = loso({p: train_feats[p] for p in parts}, split, src, {p: scorers[p] for p in parts},
-                                        rule=rule or "sum", two_sided=[p[1:] for p in combo.split("+") if p.startswith("~")])
+                                        rule=rule or "sum", two_sided=[p[1:] for p in combo.split("+") if p.startswith("~")],
+                                        rows=args.loso_rows)
             log(f"{name}: leave-one-source-out done")
             print(f"LOSO {name:<24} " + " ".join(f"{s}={v:.3f}" for s, v in report["loso"][name].items()), flush=True)
     report["rows"] = rows
@@ -359,12 +393,14 @@ def history_scales(faces, histories: int, *, seed: int = 0) -> np.ndarray:
     return out
 
 
-def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule: str = "sum", two_sided=()) -> dict:
+def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule: str = "sum", two_sided=(),
+         rows: int | None = None) -> dict:
     """{source: false alarms on its faces at the 1% threshold of a (fused) model fitted and calibrated without it}.
 
     Each witness's mixture keeps its chosen size and covariance; the fusion is the bundle's
     (likelihood.FusedScorer with `rule` and the `two_sided` witnesses), its statistics from "select"
-    and its threshold from "calib", both without the source.
+    and its threshold from "calib", both without the source. `rows`: fit each mixture on at most that
+    many training rows (drawn at random; cheaper, and if anything more pessimistic than the full fit).
     """
     from facecheck.model.likelihood import FaceScorer, FusedScorer
     from facecheck.model.verdict import threshold_at
@@ -372,8 +408,11 @@ def loso(feats: dict, split: np.ndarray, src: np.ndarray, chosen: dict, *, rule:
     out = {}
     for s in sorted(set(src)):
         keep = src != s
+        fit = np.flatnonzero(keep & (split == "train"))
+        if rows is not None and len(fit) > rows:
+            fit = np.sort(np.random.default_rng(0).choice(fit, rows, replace=False))
         scorers = {name: FaceScorer(chosen[name].n_components, covariance_type=chosen[name].covariance_type,
-                                    n_dims=chosen[name].n_dims, random_state=0).fit(X[keep & (split == "train")])
+                                    n_dims=chosen[name].n_dims, random_state=0).fit(X[fit])
                    for name, X in feats.items()}
         fused = FusedScorer(scorers, rule=rule, tails={n: "both" for n in two_sided})
         fused.fit_fusion(fused.witness_scores({n: X[keep & (split == "select")] for n, X in feats.items()}))

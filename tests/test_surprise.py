@@ -41,7 +41,7 @@ def test_median_edge_prediction_and_contexts():
 
 def test_a_coder_of_one_process_is_not_surprised_by_it_and_is_by_another():
     """Fitted on noisy ramps, the mean gap is about 0 on new noisy ramps, and far from 0 on smoother ones."""
-    w = SurpriseWitness.fit(SurpriseWitness.counts(_textured(40, 0)), spec=SPEC)
+    w = SurpriseWitness.learn(_textured(40, 0), spec=SPEC)
     same = w.transform(_textured(10, 1))
     other = w.transform(_textured(10, 2, sigma=1.0))
     overall = [(len(EDGES) + 2) * i + len(EDGES) + 1 for i in range(len(SCALES))]  # each scale's overall gap
@@ -50,7 +50,7 @@ def test_a_coder_of_one_process_is_not_surprised_by_it_and_is_by_another():
 
 
 def test_save_load_round_trip_and_a_bad_coder_is_refused(tmp_path):
-    w = SurpriseWitness.fit(SurpriseWitness.counts(_textured(8, 0)), spec=SPEC)
+    w = SurpriseWitness.learn(_textured(8, 0), spec=SPEC)
     w.save(tmp_path / "s.npz")
     loaded = load_witness(tmp_path / "s.npz", w.config(), name="surprise")
     x = _textured(2, 3)
@@ -74,5 +74,42 @@ def test_the_builder_fits_the_coder_on_training_split_faces_only():
     split = np.array(["train"] * 6 + ["calib"] * 6)
     run = SimpleNamespace(faces=SimpleNamespace(split=split), inputs=lambda spec: faces[:, :, : spec.size, : spec.size])
     built = SurpriseWitness.training_builder()(run)
-    expected = SurpriseWitness.fit(SurpriseWitness.counts(faces[:6]))
+    expected = SurpriseWitness.learn(faces[:6])
     assert np.array_equal(built.tables, expected.tables)
+
+
+def test_the_least_squares_predictor_learns_a_linear_process():
+    """Pixels that are exactly the mean of their left and upper neighbours: the fitted weights find it, and code
+    the faces with smaller residuals than MED does."""
+    rng = np.random.default_rng(0)
+    x = np.zeros((6, 4, 32, 32))
+    x[:, :, 0, :], x[:, :, :, 0] = rng.uniform(60, 190, (6, 4, 32)), rng.uniform(60, 190, (6, 4, 32))
+    for i in range(1, 32):
+        for j in range(1, 32):
+            x[:, :, i, j] = (x[:, :, i, j - 1] + x[:, :, i - 1, j]) / 2 + rng.normal(0, 3.0, (6, 4))
+    faces = np.repeat(np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    ls = SurpriseWitness.learn(faces, predictor="ls", spec=SPEC)
+    busy = ls.counts(faces)[0, 0].sum(axis=1) > 500  # the contexts with enough pixels
+    np.testing.assert_allclose(ls.weights[0, 0, busy, :2], 0.5, atol=0.08)
+    med = SurpriseWitness.learn(faces, spec=SPEC)
+
+    def mean_abs(w):
+        c = w.counts(faces)[0, 0].sum(axis=0)
+        return (c * np.abs(np.arange(-48, 49))).sum() / c.sum()
+
+    assert mean_abs(ls) < 0.8 * mean_abs(med)
+
+
+def test_colour_planes_and_the_predictor_survive_save_and_load(tmp_path):
+    w = SurpriseWitness.learn(_textured(6, 0), predictor="ls", colour="ycc", spec=SPEC)
+    assert w.tables.shape == (3, *SHAPE) and w.n_features == 3 * len(SCALES) * (len(EDGES) + 2)
+    w.save(tmp_path / "s.npz")
+    loaded = load_witness(tmp_path / "s.npz", w.config(), name="surprise")
+    x = _textured(2, 3)
+    assert loaded.predictor == "ls" and loaded.colour == "ycc" and np.array_equal(loaded.transform(x), w.transform(x))
+    with pytest.raises(WeightsError, match="cannot load the surprise witness"):  # the manifest says MED: no weights
+        load_witness(tmp_path / "s.npz", {**w.config(), "predictor": "med"}, name="surprise")
+    with pytest.raises(ValueError, match="finite weights"):
+        SurpriseWitness(w.tables, w.weights[:, :1], predictor="ls", colour="ycc")
+    with pytest.raises(ValueError, match="predictor is one of"):
+        SurpriseWitness(predictor="cnn")
