@@ -64,6 +64,9 @@ def candidates(cache: Path) -> dict:
         # Coding cost against expected cost under a context coder of real faces (after ZED).
         **({"surprise": SurpriseWitness().fit(np.load(cache / "surprise_counts.npy"))}
            if (cache / "surprise_counts.npy").exists() else {}),
+        # The same coder on a 4 x 4 lattice of the face's patches (more pixels per face per context).
+        **({"surprise_grid4": SurpriseWitness(spec=PatchSpec(size=64, grid=4, scale=1.0)).fit(np.load(cache / "surprise_counts.npy"))}
+           if (cache / "surprise_counts.npy").exists() else {}),
         # The same coder fitted on nothing (per context a Laplace law widening with the activity).
         "surprise_laplace": SurpriseWitness(),
         # Other coders `fit_surprise.py --name NAME` fitted (least-squares predictors, chroma planes).
@@ -267,12 +270,17 @@ def main() -> int:
                                                dev_feats[name], meta, seed=0)
         log(f"{name}|stats done")
     names_all = list(logliks)
+    train_stats = np.load(cache / "train_stats.npy")
+    if args.max_scale is not None:
+        train_stats = train_stats[keep]
 
     def fused_scores(parts: list[str], rule: str) -> dict:
         """{key: fused score} of a witness set under a fusion rule (statistics from "select", never from dev).
 
         `~name` reads a witness two-sided. "sum" and "stouffer" are the bundle's own fusion
-        (likelihood.FusedScorer); "fisher", "twosided" and "chi2" are variants built on its fitted statistics.
+        (likelihood.FusedScorer); "fisher", "twosided" and "chi2" are variants built on its fitted statistics; "resid" is Stouffer's
+        rule on each witness's residual after a k-NN regression on the nuisance statistics among the training
+        sources' held-out "select" faces (reals only: what an unusual size or sharpness alone predicts cancels).
         """
         from facecheck.model.likelihood import FusedScorer, _p_values
 
@@ -287,6 +295,22 @@ def main() -> int:
         if rule in ("sum", "stouffer"):
             f = fitted(rule)
             return {key: f.fuse({b: logliks[b][key] for b in base}) for key in keys}
+        if rule == "resid":  # Stouffer on each witness's score minus what the statistics predict among training reals
+            from facecheck.model.likelihood import _normal_quantile
+            from facecheck.scan.nuisance import controlled_scores
+
+            f = fitted("stouffer")
+            stats = {"select": train_stats[split == "select"], "calib": train_stats[split == "calib"],
+                     **{key: np.delete(meta[f"{key}/stats"], QUANT, axis=1) for key in keys if key != "calib"}}
+            out = {key: 0.0 for key in keys}
+            for b in base:
+                ref, other = controlled_scores(f._oriented(b, logliks[b]["select"]), stats["select"],
+                                               np.concatenate([f._oriented(b, logliks[b][key]) for key in keys]),
+                                               np.concatenate([stats[key] for key in keys]))
+                ref, at = np.sort(ref), np.cumsum([0, *(len(logliks[b][key]) for key in keys)])
+                for key, i, j in zip(keys, at[:-1], at[1:]):
+                    out[key] = out[key] + _normal_quantile(_p_values(ref, other[i:j])) / np.sqrt(len(base))
+            return out
         if rule == "fisher":  # -2 sum log p, p the empirical p-values Stouffer uses
             f = fitted("stouffer")
             return {key: 2 * sum(np.log(_p_values(f.reference_[b], f._oriented(b, logliks[b][key]))) for b in base)
