@@ -44,6 +44,7 @@ def candidates(cache: Path) -> dict:
     from facecheck.model.witnesses.surprise import SurpriseWitness
 
     shipped = {w.name: w for w in load_model(None).witnesses}
+    counts = np.load(cache / "surprise_counts.npy") if (cache / "surprise_counts.npy").exists() else None
     return {
         "appearance": shipped["appearance"],
         "spectrum": SpectrumWitness(),
@@ -61,12 +62,11 @@ def candidates(cache: Path) -> dict:
         "npr_phase": NprWitness(blocks=("phase4", "energy")),
         "minmax1": MinMaxWitness(orders=(1,)),
         "minmax23": MinMaxWitness(orders=(2, 3)),
-        # Coding cost against expected cost under a context coder of real faces (after ZED).
-        **({"surprise": SurpriseWitness().fit(np.load(cache / "surprise_counts.npy"))}
-           if (cache / "surprise_counts.npy").exists() else {}),
-        # The same coder on a 4 x 4 lattice of the face's patches (more pixels per face per context).
-        **({"surprise_grid4": SurpriseWitness(spec=PatchSpec(size=64, grid=4, scale=1.0)).fit(np.load(cache / "surprise_counts.npy"))}
-           if (cache / "surprise_counts.npy").exists() else {}),
+        # Coding cost against expected cost under a context coder of real faces (after ZED); the same coder on a
+        # 4 x 4 lattice of the face's patches (more pixels per face and context).
+        **({"surprise": SurpriseWitness().fit(counts),
+            "surprise_grid4": SurpriseWitness(spec=PatchSpec(size=64, grid=4, scale=1.0)).fit(counts)}
+           if counts is not None else {}),
         # The same coder fitted on nothing (per context a Laplace law widening with the activity).
         "surprise_laplace": SurpriseWitness(),
         # Other coders `fit_surprise.py --name NAME` fitted (least-squares predictors, chroma planes).

@@ -175,11 +175,12 @@ class SurpriseWitness(FixedWitness):
                 v, near, ctx = _neighbours(plane, 2)
                 f = np.stack([*near, np.ones_like(v), v], axis=-1).reshape(-1, N_TAPS + 1).astype(np.float64)
                 c = ctx.ravel()
-                for t in range(N_TAPS):
-                    moments[i, j, :, t] += np.stack([np.bincount(c, weights=f[:, t] * f[:, u], minlength=k)
-                                                     for u in range(N_TAPS + 1)], axis=1)
+                for q in range(k):
+                    fq = f[c == q]
+                    moments[i, j, q] += fq[:, :N_TAPS].T @ fq
         pooled = moments.sum(axis=2, keepdims=True)
-        pooled = pooled / np.maximum(pooled[..., -1:, -2:-1], 1)  # per pixel (the constant tap's count)
+        count = pooled[..., N_TAPS - 1 : N_TAPS, N_TAPS - 1 : N_TAPS]  # the constant tap's sum of squares: the pixels
+        pooled = pooled / np.maximum(count, 1)  # per pixel
         shrunk = moments + PRIOR * pooled
         weights = np.linalg.solve(shrunk[..., :N_TAPS] + 1e-6 * np.eye(N_TAPS), shrunk[..., N_TAPS:])[..., 0]
         return type(self)(self.tables, weights, predictor="ls", colour=self.colour, spec=self.spec, name=self.name)
