@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--cache", default="/tmp/tournament")
     args = parser.parse_args()
+    if args.name is None and (args.predictor, args.colour) != ("med", "luma"):
+        parser.error("--predictor and --colour make a named coder: give --name")
 
     from facecheck.model.witnesses.surprise import PATCHES, SurpriseWitness
     from facecheck.train.data import witness_inputs
@@ -42,12 +44,12 @@ def main() -> int:
         inputs, rows = np.load(_raw(cache, PATCHES, "train"), mmap_mode="r"), pick
     else:
         log(f"cutting {len(pick)} of {len(train)} training-split faces")
-        inputs, rows = witness_inputs(faces.subset(pick), PATCHES, n_jobs=2), None
-    witness = SurpriseWitness.learn(inputs, rows, predictor=args.predictor, colour=args.colour)
-    if args.name is None:
-        np.save(cache / "surprise_counts.npy", witness.counts(inputs, rows)[0])
+        inputs, rows = witness_inputs(faces.subset(np.isin(np.arange(len(faces)), pick)), PATCHES, n_jobs=2), None
+    if args.name is None:  # the shipped coder's residual counts
+        np.save(cache / "surprise_counts.npy", SurpriseWitness().counts(inputs, rows)[0])
         log(f"counts of {len(pick)} faces -> {cache / 'surprise_counts.npy'}")
         return 0
+    witness = SurpriseWitness.learn(inputs, rows, predictor=args.predictor, colour=args.colour)
     (cache / "coders").mkdir(parents=True, exist_ok=True)
     witness.save(cache / "coders" / f"{args.name}.coder.npz")
     (cache / "coders" / f"{args.name}.json").write_text(json.dumps(witness.config()) + "\n", encoding="utf-8")
