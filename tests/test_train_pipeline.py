@@ -405,3 +405,18 @@ def test_train_fixed_witnesses_with_stouffer_fusion_and_a_two_sided_witness(phot
     # The threshold is the stored real scores' order statistic at the bundle's rate.
     real = model.real_scores.scores_
     assert model.threshold in real and np.mean(real < model.threshold) <= model.false_alarm
+
+
+def test_a_pool_subset_takes_a_mask_and_refuses_row_indices():
+    """Row indices read as a mask would pick the rows whose index value is non-zero: refused."""
+    from facecheck.train.data import Pool
+
+    n = 3
+    pool = Pool(np.arange(n)[:, None, None, None] * np.ones((n, 8, 8, 3), np.uint8), np.zeros((n, 4), np.float32),
+                np.zeros((n, 68, 2), np.float32), np.array(["train", "calib", "train"]), np.ones(n, bool),
+                np.zeros((n, 4), np.int64), ["a", "b", "c"])
+    picked = pool.subset(pool.split == "train")
+    assert picked.source == ["a", "c"] and picked.crops[:, 0, 0, 0].tolist() == [0, 2]
+    for wrong in (np.array([0, 2]), np.ones(2, bool)):
+        with pytest.raises(TypeError, match="boolean mask"):
+            pool.subset(wrong)

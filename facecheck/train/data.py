@@ -125,7 +125,10 @@ class Pool:
         return len(self.crops)
 
     def subset(self, mask: np.ndarray) -> "Pool":
-        """The rows where `mask` is true."""
+        """The rows where the boolean `mask` is true (TypeError for row indices, which it would misread)."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(self.split),):
+            raise TypeError(f"Pool.subset takes a boolean mask of {len(self.split)} rows, not {mask.dtype} {mask.shape}")
         idx = np.flatnonzero(mask)
         return Pool(self.crops[idx], self.exif[idx], self.landmarks[idx], self.split[idx], self.is_face[idx],
                     self.boxes[idx], [self.source[i] for i in idx])
