@@ -33,7 +33,8 @@ QUANT = STATS.index("jpeg_quant")  # the same-format pair: StyleGAN against the 
 
 def candidates(cache: Path) -> dict:
     """name -> Witness of every candidate (the shipped appearance CNN is read from the shipped bundle; the
-    surprise witness's coder from `fit_surprise.py`'s counts in `cache`, when they are there)."""
+    surprise witness's coder from `fit_surprise.py`'s counts in `cache`, when they are there, and its other
+    coders, tables and networks, from cache/coders)."""
     from facecheck.model.bundle import load_model
     from facecheck.model.witnesses.base import PatchSpec
     from facecheck.model.witnesses.cooc import CoocWitness
@@ -73,7 +74,15 @@ def candidates(cache: Path) -> dict:
         **{p.name.removesuffix(".coder.npz"): SurpriseWitness.load(p, json.loads(p.with_suffix("").with_suffix(".json").read_text()),
                                                                    name="surprise")
            for p in sorted((cache / "coders").glob("*.coder.npz"))},
+        # Learned coders `fit_surprise.py --steps N --name NAME` trained (a causal CNN per pixel, coder.py).
+        **{p.stem: _coder(p) for p in sorted((cache / "coders").glob("*.pt"))},
     }
+
+
+def _coder(path: Path):
+    from facecheck.model.witnesses.coder import CoderWitness
+
+    return CoderWitness.load(path, json.loads(path.with_suffix(".json").read_text()), name="coder")
 
 
 def log(msg: str) -> None:

@@ -29,6 +29,7 @@ KINDS = {
     "npr": ("npr", "NprWitness"),
     "minmax": ("minmax", "MinMaxWitness"),
     "surprise": ("surprise", "SurpriseWitness"),
+    "coder": ("coder", "CoderWitness"),
 }
 
 # A witness's input for one face, in uint8 values: the load-time probe must not allocate gigabytes.
