@@ -23,6 +23,10 @@ def _build(kind: str):
         from facecheck.model.witnesses.trace import TraceNet, TraceWitness
 
         return TraceWitness(TraceNet(widths=(4, 8), embed_dim=8), spec=PatchSpec(size=32, grid=2))
+    if kind == "coder":
+        from facecheck.model.witnesses.coder import CoderWitness
+
+        return CoderWitness(spec=PatchSpec(size=32, grid=2))
     cls = witness_class(kind)
     assert issubclass(cls, FixedWitness), f"{kind}: a new learned kind needs a builder in this test"
     return cls(spec=PatchSpec(size=32, grid=2))
