@@ -1,8 +1,8 @@
 """The coder witness: the surprise witness's gap under a learned coder of real faces' pixels.
 
 After ZED (Cozzolino et al., ECCV 2024), which codes an image with a network trained on real images only:
-here a small causal CNN (masked convolutions, PixelCNN-style, about 6,000 weights) sees the pixels above
-and to the left of each pixel (up to 6 rows and 10 columns away) and predicts the pixel's residual from
+here a small causal CNN (masked convolutions, PixelCNN-style, about 7,500 weights) sees the pixels before
+each pixel in raster order (up to 5 rows above and 5 columns to either side) and predicts the pixel's residual from
 LOCO-I's median edge predictor as a discretised logistic law (its centre and its scale), on the luminance
 of the face's native-resolution patches at three scales (the patch, its 2 x 2 and 4 x 4 block means; a
 learned offset per scale). The surprise witness's coder (`surprise.py`) is a table per context of four
