@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_surprise import SPEC, _textured  # ramps plus noise, 2 x 2 patches of 32 px
 
 from facecheck.errors import ConfigError, WeightsError
 from facecheck.model.witnesses import load_witness
-from facecheck.model.witnesses.base import PatchSpec
 from facecheck.model.witnesses.coder import (
     SCALES,
     CausalCoder,
@@ -21,15 +21,6 @@ from facecheck.model.witnesses.coder import (
     _log_probs,
     _planes,
 )
-
-SPEC = PatchSpec(size=32, grid=2)
-
-
-def _textured(n: int, seed: int, sigma: float = 3.0) -> np.ndarray:
-    """Faces of smooth ramps plus Gaussian noise of `sigma`, (n, 4, 32, 32, 3) uint8."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(60, 190, 32)[None, None, :, None, None] * np.ones((n, 4, 32, 32, 3))
-    return np.clip(ramp + rng.normal(0, sigma, (n, 4, 32, 32, 1)), 0, 255).astype(np.uint8)
 
 
 def test_the_coder_only_sees_pixels_before_each_pixel():
