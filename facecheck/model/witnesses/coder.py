@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, WeightsError
-from .base import LUMA, PatchSpec, Witness
+from .base import LUMA, PatchSpec, Witness, spec_from_dict
 from .networks import load_state, save_state
-from .surprise import EDGES, PATCHES, SCALES, T
+from .surprise import EDGES, PATCHES, SCALES, T, residuals
 
 SCALE_EDGES = (-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # log2 of the predicted logistic scale: 8 bins
 PER_SCALE = len(EDGES) + 1 + len(SCALE_EDGES) + 1 + 1
@@ -68,16 +68,6 @@ class CausalCoder(nn.Module):
         return self.head(h)
 
 
-def _med(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(pixel, MED prediction, activity context) on the region where MED has its neighbours: (B, 1, H - 1, W - 2)."""
-    v, a, b = x[..., 1:, 1:-1], x[..., 1:, :-2], x[..., :-1, 1:-1]
-    c, d = x[..., :-1, :-2], x[..., :-1, 2:]
-    lo, hi = torch.minimum(a, b), torch.maximum(a, b)
-    pred = torch.where(c >= hi, lo, torch.where(c <= lo, hi, a + b - c))
-    activity = (a - c).abs() + (b - c).abs() + (b - d).abs()
-    return v, pred, torch.bucketize(activity, torch.tensor(EDGES, dtype=x.dtype), right=False)
-
-
 def _log_probs(e: torch.Tensor, centre: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """log P(e) (nats) of integer residuals e in [-T, T] under discretised logistic laws, the two ends taking the tails."""
     inv = torch.exp(-log_scale)
@@ -97,9 +87,10 @@ def _planes(inputs: np.ndarray):
 
 
 def _split(out: torch.Tensor, x: torch.Tensor):
-    """(residual clipped to [-T, T], context, centre, log scale) on MED's region of one plane."""
-    v, pred, ctx = _med(x)
-    e = torch.clamp(v - pred, -T, T)
+    """(residual from MED clipped to [-T, T], activity context, centre, log scale) on MED's region of one plane
+    (the surprise witness's `residuals`)."""
+    shifted, ctx = residuals(x.numpy().astype(np.int16))
+    e, ctx = torch.from_numpy(shifted - T).float(), torch.from_numpy(ctx)
     centre = torch.clamp(out[:, :1, 1:, 1:-1], -T, T)
     log_scale = torch.clamp(out[:, 1:, 1:, 1:-1], *LOG_SCALE)
     return e, ctx, centre, log_scale
@@ -243,8 +234,6 @@ class CoderWitness(Witness):
     def load(cls, path: str | Path, config: dict, *, name: str | None = None, device: str = "cpu") -> "CoderWitness":
         """Rebuild from the manifest's `config` and the weights at `path` (weights_only=True)."""
         try:
-            from .base import spec_from_dict
-
             spec = spec_from_dict(config["spec"])
             if config.get("channels") != CHANNELS or config.get("scales") != list(SCALES) or config.get("clip") != T:
                 raise ValueError("the manifest describes another coder")
