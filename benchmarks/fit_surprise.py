@@ -7,7 +7,7 @@ With no --name, sums the MED coder's residual counts into CACHE/surprise_counts.
 "surprise"); with --name, writes the fitted witness as CACHE/coders/NAME.coder.npz and its manifest record
 NAME.json, which `tournament.py` offers as candidate NAME; with --steps, trains the coder witness's network
 (`coder.CoderWitness`) that many steps instead, checkpointed (and resumed) at CACHE/coders/NAME.ckpt, and
-writes CACHE/coders/NAME.pt. The faces' native-resolution patches are read as
+writes CACHE/coders/NAME.weights.npz. The faces' native-resolution patches are read as
 they are (no history), from the tournament's cut inputs when it kept them, else cut here.
 """
 
@@ -64,7 +64,7 @@ def main() -> int:
         rows = np.arange(len(inputs)) if rows is None else rows
         witness = CoderWitness.learn(inputs, rows, steps=args.steps, seed=args.seed, log=log,
                                      checkpoint=cache / "coders" / f"{args.name}.ckpt")
-        witness.save(cache / "coders" / f"{args.name}.pt")
+        witness.save(cache / "coders" / f"{args.name}{witness.file_suffix}")
         (cache / "coders" / f"{args.name}.json").write_text(json.dumps(witness.config()) + "\n", encoding="utf-8")
         log(f"{args.name}: learned coder, {args.steps} steps on {len(rows)} faces -> {cache / 'coders'}")
         return 0

@@ -75,14 +75,17 @@ def candidates(cache: Path) -> dict:
                                                                    name="surprise")
            for p in sorted((cache / "coders").glob("*.coder.npz"))},
         # Learned coders `fit_surprise.py --steps N --name NAME` trained (a causal CNN per pixel, coder.py).
-        **{p.stem: _coder(p) for p in sorted((cache / "coders").glob("*.pt"))},
+        # (NAME.pt: as facecheck 0.8.2 saved them.)
+        **{p.name.removesuffix(".weights.npz").removesuffix(".pt"): _coder(p)
+           for p in sorted([*(cache / "coders").glob("*.weights.npz"), *(cache / "coders").glob("*.pt")])},
     }
 
 
 def _coder(path: Path):
     from facecheck.model.witnesses.coder import CoderWitness
 
-    return CoderWitness.load(path, json.loads(path.with_suffix(".json").read_text()), name="coder")
+    config = path.with_name(path.name.removesuffix(".weights.npz").removesuffix(".pt") + ".json")
+    return CoderWitness.load(path, json.loads(config.read_text()), name="coder")
 
 
 def log(msg: str) -> None:

@@ -14,19 +14,31 @@ import numpy as np
 from ...errors import ConfigError, WeightsError
 from ...scan.inputs import CropSpec, InputSpec, PatchSpec, spec_from_dict
 
-__all__ = ["LUMA", "ChoiceWitness", "CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "histograms",
-           "spec_from_dict"]
+__all__ = ["LUMA", "ChoiceWitness", "CropSpec", "FixedWitness", "InputSpec", "PatchSpec", "Witness", "binned_means",
+           "histograms", "spec_from_dict"]
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB -> luminance (BT.601), what the fixed witnesses describe
+
+
+def _per_face(codes: np.ndarray, bins: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(N, bins): per face, the count of each code in [0, bins) of (N, ...) integer `codes`, or the sum of its `weights`."""
+    n = len(codes)
+    flat = codes.reshape(n, -1).astype(np.int64) + (np.arange(n, dtype=np.int64) * bins)[:, None]
+    return np.bincount(flat.ravel(), weights=None if weights is None else weights.ravel(), minlength=n * bins).reshape(n, bins)
 
 
 def histograms(codes: np.ndarray, bins: int) -> np.ndarray:
     """(N, ...) integer codes in [0, bins) -> (N, bins) normalised histograms, one per face (the fixed
     witnesses' co-occurrences)."""
-    n = len(codes)
-    flat = codes.reshape(n, -1).astype(np.int64) + (np.arange(n, dtype=np.int64) * bins)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n * bins).reshape(n, bins).astype(np.float64)
+    counts = _per_face(codes, bins).astype(np.float64)
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def binned_means(codes: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
+    """(N, bins) float64: per face, the mean of `values` over its pixels of each code in [0, bins) (0 where none);
+    `codes` and `values` (N, ...) of one shape."""
+    sums = _per_face(codes, bins, np.asarray(values, np.float64))
+    return sums / np.maximum(_per_face(codes, bins), 1)
 
 
 class Witness:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import WeightsError
-from .base import LUMA, FixedWitness, PatchSpec
+from .base import LUMA, FixedWitness, PatchSpec, binned_means
 
 # Upper edges of the activity contexts (|a - c| + |b - c| + |b - d| of the causal neighbours).
 EDGES = (0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 90)
@@ -209,10 +209,7 @@ class SurpriseWitness(FixedWitness):
         for logp, (e, ctx) in zip(self.tables.reshape(-1, *SHAPE[1:]), coded(inputs, self.colour, self.weights)):
             expected = -(np.exp2(logp) * logp).sum(axis=1)  # entropy per context, bits
             gap = (-logp[ctx, e] - expected[ctx]).reshape(n, -1)
-            flat = (ctx.reshape(n, -1) + (np.arange(n) * k)[:, None]).ravel()
-            sums = np.bincount(flat, weights=gap.ravel(), minlength=n * k).reshape(n, k)
-            hits = np.bincount(flat, minlength=n * k).reshape(n, k)
-            out += [sums / np.maximum(hits, 1), gap.mean(axis=1, keepdims=True)]
+            out += [binned_means(ctx, gap, k), gap.mean(axis=1, keepdims=True)]
         return np.concatenate(out, axis=1).astype(np.float32)
 
     def params(self) -> dict:
