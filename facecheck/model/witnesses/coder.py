@@ -31,7 +31,7 @@ from .surprise import EDGES, PATCHES, SCALES, T, _planes, residuals
 SCALE_EDGES = (-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # log2 of the predicted logistic scale: 8 bins
 PER_SCALE = len(EDGES) + 1 + len(SCALE_EDGES) + 1 + 1
 CHANNELS = 16
-LOG_SCALE = (-3.0, 5.0)  # the predicted scale's range (natural log); coder_net's
+LOG_SCALE = (-3.0, 5.0)  # the predicted scale's range (natural log)
 STEP = 16  # grid points per unit of the entropy table
 # The causal taps (row, column) of the masked convolutions, padded by k // 2 above and to either side: the 5 x 5
 # layer sees the rows above and the pixels to the left; the 3 x 3 layers also their centre.
@@ -100,8 +100,11 @@ def _taps(x: np.ndarray, k: int, taps: tuple) -> np.ndarray:
     """(B, H, W, C) -> (B * H * W, len(taps) * C): each pixel's causal neighbours (zero beyond the border)."""
     r = k // 2
     b, h, w, c = x.shape
-    padded = np.pad(x, ((0, 0), (r, 0), (r, r), (0, 0)))
-    return np.concatenate([padded[:, i:i + h, j:j + w] for i, j in taps], axis=-1).reshape(b * h * w, -1)
+    out = np.zeros((b, h, w, len(taps), c), x.dtype)
+    for t, (i, j) in enumerate(taps):
+        di, dj = i - r, j - r  # the tap reads x[y + di, x + dj]
+        out[:, max(0, -di):h - max(0, di), max(0, -dj):w - max(0, dj), t] = x[:, max(0, di):h + min(0, di), max(0, dj):w + min(0, dj)]
+    return out.reshape(b * h * w, -1)
 
 
 def _matrix(weight: np.ndarray, taps: tuple) -> np.ndarray:
@@ -146,9 +149,14 @@ class CoderWitness(Witness):
         b, h, w = plane.shape
         s = self.state
         x = ((plane.astype(np.float32) - np.float32(128)) / np.float32(64))[..., None]
-        z = np.maximum(_taps(x, 5, TAPS_A) @ self._first + (s["first.bias"] + s["scale.weight"][scale]), 0)
+        z = _taps(x, 5, TAPS_A) @ self._first
+        z += s["first.bias"] + s["scale.weight"][scale]
+        np.maximum(z, 0, out=z)
         for matrix, bias in self._body:
-            z = np.maximum(z + (_taps(z.reshape(b, h, w, CHANNELS), 3, TAPS_B) @ matrix + bias), 0)
+            y = _taps(z.reshape(b, h, w, CHANNELS), 3, TAPS_B) @ matrix
+            y += bias
+            z += y
+            np.maximum(z, 0, out=z)
         out = (z @ self._head + s["head.bias"]).reshape(b, h, w, 2)
         return np.clip(out[..., 0], -T, T), np.clip(out[..., 1], *LOG_SCALE)
 

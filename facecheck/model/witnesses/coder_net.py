@@ -16,10 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .coder import CHANNELS, LOG_SCALE
 from .surprise import SCALES, T, _planes, residuals
-
-CHANNELS = 16
-LOG_SCALE = (-3.0, 5.0)  # the predicted scale's range (natural log)
 
 
 def _mask(k: int, centre: bool) -> torch.Tensor:
