@@ -307,6 +307,19 @@ def test_hostile_files_among_the_photos_are_skipped_and_counted(photo_folder, tm
         unlock(folder / "hostile")
 
 
+def test_a_learned_witness_without_the_appearance_one_checkpoints_in_the_work_folder(photo_folder, tmp_path):
+    """The coder witness checkpoints in the run's work folder, which must exist even when no appearance
+    network is trained (a regression: 0.8.2 failed here at its first checkpoint); the bundle scans with it."""
+    from facecheck.model.bundle import load_model
+    from facecheck.model.witnesses.coder import CoderWitness
+
+    out = train([photo_folder], tmp_path / "model", settings=TrainSettings(epochs=0, **TINY), cache_dir=tmp_path / "cache",
+                n_jobs=1, histories=1, witness_builders=[CoderWitness.training_builder(coder_steps=2)])
+    model = load_model(out)
+    assert [e["kind"] for e in model.manifest["witnesses"]] == ["coder"] and (out / "coder.weights.npz").exists()
+    assert not (tmp_path / "model.work").exists()  # checkpoint removed with the folder
+
+
 def test_ablation_settings(photo_folder, tmp_path):
     """`epochs=0` gives the untrained-extractor baseline; `tasks` must name known pretext tasks."""
     from dataclasses import replace

@@ -219,6 +219,7 @@ def train(
             raise ConfigError("--init gives the appearance witness to start from; add appearance to --witnesses or drop --init")
         if not builders:
             raise ConfigError("no witness to train: keep the appearance witness or add another")
+        work.mkdir(parents=True, exist_ok=True)  # the builders checkpoint there (removed at the end if empty)
         run = TrainingRun((photo_pool, face_pool), all_faces, settings, work, resume, n_jobs, log, progress, init=base)
         witnesses = [build(run) for build in builders]
         history = run.history
