@@ -1,6 +1,6 @@
 """facecheck: flag AI-generated faces as anomalies under a model of camera photographs."""
 
-__version__ = "0.8.2"
+__version__ = "0.8.3"
 
 __all__ = ["load_image", "detect_faces", "FaceScorer", "scan_image", "scan_paths"]
 
