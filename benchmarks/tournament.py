@@ -209,6 +209,17 @@ def features(witnesses: dict, faces, data: Path, cache: Path, histories: int) ->
     return train_feats, dev_feats, meta
 
 
+def _column_slice(item: str, cache: Path) -> tuple[str, str, int, int]:
+    """Write cache/NAME.npz as columns START:STOP of cache/BASE.npz's features (stats and sources as they are)."""
+    name, _, rest = item.partition("=")
+    base, start, stop = rest.split(":")
+    if not (cache / f"{name}.npz").exists():
+        with np.load(cache / f"{base}.npz", allow_pickle=False) as z:
+            np.savez(cache / f"{name}.npz", **{k: z[k] if k.endswith(("/stats", "/source")) else z[k][:, int(start):int(stop)]
+                                               for k in z.files})
+    return name, base, int(start), int(stop)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--witnesses", default="appearance,spectrum,cooc,spam")
@@ -222,6 +233,8 @@ def main() -> int:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--cache", default="/tmp/tournament")
     parser.add_argument("--histories", type=int, default=2)
+    parser.add_argument("--columns-of", default="", help="candidates that are a slice of another's cached features, "
+                        "NAME=BASE:START:STOP, comma between them (e.g. coder_scale1=coder:0:25)")
     parser.add_argument("--max-scale", type=float, default=None, help="fit and calibrate the mixtures only on training "
                         "faces whose random history resized by at most this factor (1: no up-sampled real face)")
     parser.add_argument("--loso", default="", help="witnesses or fused sets to also measure leaving one training source "
@@ -242,6 +255,9 @@ def main() -> int:
     data, cache = Path(args.data), Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     all_w = candidates(cache)
+    for item in [i for i in args.columns_of.split(",") if i]:
+        name, base, start, stop = _column_slice(item, cache)
+        all_w[name] = all_w[base]  # its features are read from the cache, never computed
     names = [n.strip() for n in args.witnesses.split(",") if n.strip()]
     faces, sources = training_faces(data, Path.home() / ".cache" / "facecheck")
     log(f"{len(faces)} training faces from {len(set(sources))} sources")
