@@ -55,8 +55,17 @@ class Witness:
     name: str
     kind: str
     summary = ""
+    label = ""  # what messages call it (default: its kind)
     spec: InputSpec
     file_suffix = ".pt"
+
+    @classmethod
+    def patch_spec(cls, config: dict) -> PatchSpec:
+        """The manifest config's patch spec; ValueError (KeyError, TypeError) for one the witness cannot take."""
+        spec = spec_from_dict(config["spec"])
+        if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
+            raise ValueError(f"the {cls.label or cls.kind} witness needs a patch spec of 8-512 px and grid 1-8")
+        return spec
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
         """Features (N, n_features) float32 of stacked inputs (N, *spec.shape) uint8."""
@@ -148,14 +157,6 @@ class FixedWitness(Witness):
     def training_builder(cls, **options):
         """Nothing to learn: the witness with its defaults (only its mixture is fitted)."""
         return lambda run: cls()
-
-    @classmethod
-    def patch_spec(cls, config: dict) -> PatchSpec:
-        """The manifest config's patch spec; ValueError (KeyError, TypeError) for one the witness cannot take."""
-        spec = spec_from_dict(config["spec"])
-        if not isinstance(spec, PatchSpec) or not 8 <= spec.size <= 512 or not 1 <= spec.grid <= 8 or not 0 < spec.scale < 100:
-            raise ValueError(f"the {cls.label} witness needs a patch spec of 8-512 px and grid 1-8")
-        return spec
 
     @classmethod
     def load(cls, path: str | Path, config: dict, *, name: str | None = None, device: str = "cpu") -> "FixedWitness":

@@ -25,7 +25,7 @@ import numpy as np
 
 from ...errors import ConfigError, WeightsError
 from ...scan.workers import one_thread
-from .base import FixedWitness, PatchSpec, Witness, binned_means
+from .base import PatchSpec, Witness, binned_means
 from .surprise import EDGES, PATCHES, SCALES, T, _planes, residuals
 
 SCALE_EDGES = (-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # log2 of the predicted logistic scale: 8 bins
@@ -227,7 +227,7 @@ class CoderWitness(Witness):
         """Rebuild from the manifest's `config` and the weights at `path`: a .npz (no pickle, at most 1 MiB, every
         name and shape checked), or the torch file of facecheck 0.8.2 (.pt, weights_only=True; needs torch)."""
         try:
-            spec = FixedWitness.patch_spec(config)
+            spec = cls.patch_spec(config)
             if spec.size < 16:
                 raise ValueError("the coder witness needs patches of at least 16 px")
             if config.get("channels") != CHANNELS or config.get("scales") != list(SCALES) or config.get("clip") != T:
